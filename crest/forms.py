@@ -1,0 +1,228 @@
+"""PHP form encoding, byte for byte.
+
+Bitrix24 is a PHP application and CRest talks to it with ``http_build_query``; the portal
+reads bodies with PHP's ``parse_str`` rules. :func:`encode` reproduces the first and
+:func:`decode` the second, so that what we send is exactly what CRest sends and what we
+receive (events, iframe context) is read exactly as PHP reads it.
+
+:func:`decode` returns PHP arrays as JSON would show them: an array whose keys are exactly
+``0..n-1`` in order becomes a ``list``; any other array becomes a ``dict`` with ``str`` keys.
+Unlike PHP it refuses, with :class:`~crest.errors.FormError`, what PHP would silently drop or
+mangle: bodies over the size limit, too many fields, nesting deeper than the limit, and bytes
+that are not UTF-8.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote_plus, unquote_to_bytes
+
+from crest.errors import FormError
+
+__all__ = ["MAX_DEPTH", "MAX_FIELDS", "MAX_LENGTH", "decode", "encode", "encode_pairs", "php_scalar"]
+
+#: Defaults of the limits of :func:`decode`; PHP's own are max_input_vars=1000 and
+#: max_input_nesting_level=64.
+MAX_LENGTH = 8 * 1024 * 1024
+MAX_FIELDS = 1000
+MAX_DEPTH = 64
+
+# PHP's urlencode leaves only these unescaped (RFC 1738 flavour: space is '+', '~' is escaped).
+_SAFE = "-_."
+_PHP_INT_KEY = re.compile(r"-?[1-9][0-9]*|0\Z")
+_PHP_INT_MAX = 2**63 - 1
+
+
+def php_scalar(value: Any) -> str | None:
+    """A scalar as PHP turns it into a form value; ``None`` means "left out"."""
+    if value is None:
+        return None
+    if value is True:
+        return "1"
+    if value is False:
+        return "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _php_float(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, _dt.datetime | _dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    raise TypeError(f"cannot form-encode a value of type {type(value).__name__}")
+
+
+def _php_float(value: float) -> str:
+    # PHP converts a float to a string with precision=14 and its own %G flavour.
+    if math.isnan(value):
+        return "NAN"
+    if math.isinf(value):
+        return "INF" if value > 0 else "-INF"
+    text = format(value, ".14G")
+    if "E" not in text:
+        return text
+    mantissa, exponent = text.split("E")
+    if "." not in mantissa:
+        mantissa += ".0"
+    exp = int(exponent)
+    return f"{mantissa}E{'+' if exp >= 0 else '-'}{abs(exp)}"
+
+
+def _items(value: Mapping[Any, Any] | Sequence[Any]) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield (php_scalar(key) or "") if not isinstance(key, str) else key, item
+    else:
+        for index, item in enumerate(value):
+            yield str(index), item
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, Mapping) or (
+        isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)
+    )
+
+
+def encode_pairs(params: Mapping[Any, Any] | Sequence[Any]) -> list[tuple[str, str]]:
+    """The (unencoded) ``key[sub]=value`` pairs PHP's ``http_build_query`` would emit, in order."""
+    out: list[tuple[str, str]] = []
+
+    def walk(prefix: str | None, value: Mapping[Any, Any] | Sequence[Any]) -> None:
+        for key, item in _items(value):
+            name = key if prefix is None else f"{prefix}[{key}]"
+            if _is_container(item):
+                walk(name, item)
+            else:
+                scalar = php_scalar(item)
+                if scalar is not None:
+                    out.append((name, scalar))
+
+    walk(None, params)
+    return out
+
+
+def encode(params: Mapping[Any, Any] | Sequence[Any] | None) -> str:
+    """``http_build_query(params)``, byte-identical to PHP's.
+
+    Nested keys become ``a%5Bb%5D=v``; spaces are ``+``; booleans are ``1``/``0``; ``None``
+    and empty arrays are left out; floats are formatted as PHP does.
+    """
+    if not params:
+        return ""
+    return "&".join(f"{quote_plus(k, safe=_SAFE)}={quote_plus(v, safe=_SAFE)}" for k, v in encode_pairs(params))
+
+
+# --- decoding ---------------------------------------------------------------------------------
+
+
+def _php_key(text: str) -> int | str:
+    """PHP turns canonical decimal integer strings into integer keys."""
+    if _PHP_INT_KEY.fullmatch(text) and -_PHP_INT_MAX - 1 <= int(text) <= _PHP_INT_MAX:
+        return int(text)
+    return text
+
+
+def _next_index(array: dict[int | str, Any]) -> int:
+    ints = [k for k in array if isinstance(k, int)]
+    return max(max(ints) + 1, 0) if ints else 0
+
+
+def _split_name(name: str, max_depth: int) -> tuple[str, list[str | None]] | None:
+    """Split ``a[b][]`` into (``a``, [``b``, None]) the way php_register_variable_ex does."""
+    name = name.lstrip(" ")
+    bracket = name.find("[")
+    base = name if bracket < 0 else name[:bracket]
+    base = base.replace(" ", "_").replace(".", "_")
+    if not base:
+        return None
+    if bracket < 0:
+        return base, []
+    indices: list[str | None] = []
+    pos = bracket
+    while True:
+        if len(indices) + 1 > max_depth:
+            raise FormError(f"form field {base!r} is nested deeper than {max_depth} levels")
+        start = pos + 1
+        close = name.find("]", start)
+        if close < 0:
+            if not indices:
+                # An unterminated first bracket is not an index: it becomes part of the name.
+                rest = name[start:]
+                for ch in " .[":
+                    rest = rest.replace(ch, "_")
+                return base + "_" + rest, []
+            return base, indices
+        index = name[start:close]
+        indices.append(index if index else None)
+        pos = close + 1
+        if pos >= len(name) or name[pos] != "[":
+            return base, indices
+
+
+def _pairs(body: bytes, max_fields: int) -> Iterator[tuple[str, str]]:
+    count = 0
+    for chunk in body.split(b"&"):
+        if not chunk:
+            continue
+        count += 1
+        if count > max_fields:
+            raise FormError(f"form has more than {max_fields} fields")
+        raw_key, _, raw_value = chunk.partition(b"=")
+        try:
+            key = unquote_to_bytes(raw_key.replace(b"+", b" ")).decode("utf-8")
+            value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FormError("form data is not UTF-8") from exc
+        yield key, value
+
+
+def decode(
+    body: str | bytes,
+    *,
+    max_length: int = MAX_LENGTH,
+    max_fields: int = MAX_FIELDS,
+    max_depth: int = MAX_DEPTH,
+) -> dict[str, Any]:
+    """``parse_str(body)`` as PHP does it, with limits instead of silent truncation."""
+    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    if len(raw) > max_length:
+        raise FormError(f"form body is larger than {max_length} bytes")
+    root: dict[int | str, Any] = {}
+    for name, value in _pairs(raw, max_fields):
+        split = _split_name(name, max_depth)
+        if split is None:
+            continue
+        base, indices = split
+        target = root
+        key: int | str | None = _php_key(base)
+        for index in indices:
+            if key is None:
+                key = _next_index(target)
+            child = target.get(key)
+            if not isinstance(child, dict):
+                child = {}
+                target[key] = child
+            target = child
+            key = None if index is None else _php_key(index)
+        if key is None:
+            key = _next_index(target)
+        target[key] = value
+    result = _to_json_shape(root)
+    return result if isinstance(result, dict) else {str(i): v for i, v in enumerate(result)}
+
+
+def _to_json_shape(array: dict[int | str, Any]) -> dict[str, Any] | list[Any]:
+    converted = {k: (_to_json_shape(v) if isinstance(v, dict) else v) for k, v in array.items()}
+    if all(k == i for i, k in enumerate(converted)) and all(isinstance(k, int) for k in converted):
+        if converted:
+            return list(converted.values())
+    return {str(k): v for k, v in converted.items()}

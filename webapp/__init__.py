@@ -1,0 +1,1 @@
+"""The Flask application a Bitrix24 portal installs and opens in its iframe."""
