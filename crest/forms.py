@@ -118,7 +118,9 @@ def encode(params: Mapping[Any, Any] | Sequence[Any] | None) -> str:
     """
     if not params:
         return ""
-    return "&".join(f"{quote_plus(k, safe=_SAFE)}={quote_plus(v, safe=_SAFE)}" for k, v in encode_pairs(params))
+    return "&".join(
+        f"{quote_plus(k, safe=_SAFE)}={quote_plus(v, safe=_SAFE)}" for k, v in encode_pairs(params)
+    )
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -222,7 +224,6 @@ def decode(
 
 def _to_json_shape(array: dict[int | str, Any]) -> dict[str, Any] | list[Any]:
     converted = {k: (_to_json_shape(v) if isinstance(v, dict) else v) for k, v in array.items()}
-    if all(k == i for i, k in enumerate(converted)) and all(isinstance(k, int) for k in converted):
-        if converted:
-            return list(converted.values())
+    if converted and all(isinstance(k, int) and k == i for i, k in enumerate(converted)):
+        return list(converted.values())
     return {str(k): v for k, v in converted.items()}

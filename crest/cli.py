@@ -1,0 +1,39 @@
+"""The ``crest`` command line.
+
+Subcommands that need Flask (``portal``, ``demo``, ...) live with their packages and are
+loaded only when called, so ``crest call`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+#: name -> "module:attribute" of commands loaded on first use.
+LAZY_COMMANDS: dict[str, str] = {
+    "portal": "portal.cli:portal_command",
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[cmd_name].split(":")
+            command: Any = getattr(importlib.import_module(module), attr)
+            return command  # type: ignore[no-any-return]
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup)
+@click.version_option(package_name="b24-crest")
+def main() -> None:
+    """b24-crest: Bitrix24 local applications in Python."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,35 @@
+"""``create_portal(config) -> Flask``: the local Bitrix24 portal as a WSGI application."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from portal.clock import Clock
+from portal.config import PortalConfig
+from portal.core import Portal
+
+
+def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = None) -> Flask:
+    """Build the portal app. ``app.extensions["b24portal"]`` is its :class:`~portal.core.Portal`."""
+    import portal.methods  # noqa: F401  (registers every REST method)
+    from portal import admin, admin_events, oauth, rest
+
+    config = config or PortalConfig()
+    state = Portal(config, clock)
+    app = Flask(__name__, static_folder="static", static_url_path="/_static")
+    app.extensions["b24portal"] = state
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    app.register_blueprint(rest.bp)
+    app.register_blueprint(oauth.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(admin_events.bp)
+    if config.base_url is None:
+
+        @app.before_request
+        def learn_base_url() -> None:
+            from flask import request
+
+            if state._base_url is None:
+                state.set_base_url(request.host_url)
+
+    return app

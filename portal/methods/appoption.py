@@ -1,0 +1,1 @@
+"""REST methods: app.option.*."""

@@ -1,0 +1,58 @@
+"""Reading a REST request's parameters as a PHP portal does.
+
+Query string and body are both parsed with PHP's rules and merged, body keys winning
+(``array_replace($_GET, $_POST)``). Bodies may be form-urlencoded, multipart, or JSON; the
+raw body is read as JSON when the form is empty, and invalid JSON counts as no parameters.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Request
+
+from crest.errors import FormError
+from crest.forms import MAX_LENGTH, decode
+from portal import errors
+
+AUTH_KEYS = ("auth", "access_token")
+
+
+def _json_params(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}
+    if isinstance(data, dict):
+        return {str(k): v for k, v in data.items()}
+    if isinstance(data, list):  # positional parameters: [123, {...}]
+        return {str(i): v for i, v in enumerate(data)}
+    return {}
+
+
+def read_params(request: Request) -> dict[str, Any]:
+    try:
+        params = decode(request.query_string) if request.query_string else {}
+        mimetype = request.mimetype
+        if mimetype == "multipart/form-data":
+            # Re-encode the parts in order and read them with PHP's rules (keys like fields[NAME]).
+            pairs = urlencode(list(request.form.items(multi=True)))
+            body = decode(pairs) if pairs else {}
+        else:
+            raw = request.get_data(cache=True)
+            if len(raw) > MAX_LENGTH:
+                raise FormError("request body too large")
+            body = {}
+            if raw:
+                if mimetype == "application/x-www-form-urlencoded":
+                    body = decode(raw)
+                    if not body and raw.strip().startswith((b"{", b"[")):
+                        body = _json_params(raw)
+                else:
+                    body = _json_params(raw)
+    except FormError as exc:
+        raise errors.RestError("INVALID_REQUEST", exc.description, 400) from exc
+    params.update(body)
+    return params

@@ -1,0 +1,146 @@
+"""Run a local portal on 127.0.0.1 for tests: :func:`running_portal` and :class:`PortalHandle`.
+
+Everything a test does goes through HTTP, as against a real portal; the handle adds the
+admin API (faults, the request record, the clock) and, for assertions, the portal's state.
+
+    with running_portal(contacts=100) as p:
+        client = Client.from_webhook(p.webhook_url)
+        p.fault("crm.contact.add", error="QUERY_LIMIT_EXCEEDED", status=503, count=2)
+        ...
+        assert p.count("crm.contact.add") == 3
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+
+from portal.app import create_portal
+from portal.config import PortalConfig
+from portal.core import Portal
+from portal.server import ServerThread
+from portal.tls import ensure_tls
+
+
+class PortalHandle:
+    def __init__(self, server: ServerThread, app: Any, ca_bundle: str | None) -> None:
+        self.server = server
+        self.app = app
+        self.ca_bundle = ca_bundle
+        self.portal: Portal = app.extensions["b24portal"]
+        self._http = requests.Session()
+        self._http.verify = ca_bundle or True
+
+    # --- addresses ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self.portal.base_url
+
+    @property
+    def webhook_url(self) -> str:
+        return self.portal.credentials.webhook_url(self.portal.default_webhook)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return {**self.portal.info(), "ca_bundle": self.ca_bundle}
+
+    # --- admin API (over HTTP) ---------------------------------------------------------------
+
+    def admin(self, verb: str, path: str, json: Any = None) -> Any:
+        resp = self._http.request(verb, f"{self.server.url}/_portal/{path}", json=json, timeout=30)
+        resp.raise_for_status()
+        return resp.json()
+
+    def fault(self, method: str, *, kind: str = "error", count: int = 1, **fields: Any) -> None:
+        self.admin("POST", "faults", {"method": method, "kind": kind, "count": count, **fields})
+
+    def clear_faults(self) -> None:
+        self.admin("DELETE", "faults")
+
+    def requests(self, since: float | None = None) -> list[dict[str, Any]]:
+        return self.admin("GET", "requests" + (f"?since={since}" if since is not None else ""))  # type: ignore[no-any-return]
+
+    def clear_requests(self) -> None:
+        self.admin("DELETE", "requests")
+
+    def count(self, method: str | None = None, **match: Any) -> int:
+        """How many recorded requests match ``method`` and the given record fields."""
+        return sum(
+            1
+            for r in self.requests()
+            if (method is None or r["method"] == method) and all(r.get(k) == v for k, v in match.items())
+        )
+
+    def advance(self, seconds: float) -> None:
+        self.admin("POST", "clock", {"advance": seconds})
+
+    def oauth_outage(self, status: int | None = 503) -> None:
+        if status is None:
+            self.admin("DELETE", "oauth-outage")
+        else:
+            self.admin("POST", "oauth-outage", {"status": status})
+
+    def add_webhook(self, user_id: int = 1, scopes: list[str] | None = None) -> str:
+        return self.admin("POST", "webhooks", {"user_id": user_id, "scopes": scopes})["url"]  # type: ignore[no-any-return]
+
+    def register_app(self, **fields: Any) -> dict[str, Any]:
+        return self.admin("POST", "apps", fields)  # type: ignore[no-any-return]
+
+    def issue_tokens(self, client_id: str | None = None, user_id: int = 1) -> dict[str, Any]:
+        return self.admin("POST", "tokens", {"client_id": client_id, "user_id": user_id})  # type: ignore[no-any-return]
+
+    def reset_limits(self) -> None:
+        self.admin("POST", "limits/reset")
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def start_portal(
+    config: PortalConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    https: bool = False,
+    tls_dir: str | None = None,
+) -> tuple[ServerThread, Any, str | None]:
+    """Bind, build the portal for the bound URL, and serve it in a thread."""
+    config = config or PortalConfig()
+    ca_bundle = cert = key = None
+    if https:
+        files = ensure_tls(
+            tls_dir or tempfile.mkdtemp(prefix="b24portal-tls-"), (host, "localhost", "127.0.0.1")
+        )
+        ca_bundle, cert, key = files.ca_bundle, files.cert, files.key
+    server = ServerThread(None, host, port, certfile=cert, keyfile=key)
+    app = create_portal(config.replace(base_url=config.base_url or server.url))
+    server.set_app(app)
+    server.start()
+    return server, app, ca_bundle
+
+
+@contextmanager
+def running_portal(
+    config: PortalConfig | None = None, *, https: bool = False, **overrides: Any
+) -> Iterator[PortalHandle]:
+    """A fresh portal on 127.0.0.1 for the duration of the block.
+
+    ``overrides`` are :class:`PortalConfig` fields; without them the portal runs with limits
+    and method cost off, so tests are fast unless they ask for the limits.
+    """
+    if config is None:
+        config = PortalConfig(limits=False, cost=None)
+    if overrides:
+        config = config.replace(**overrides)
+    server, app, ca_bundle = start_portal(config, https=https)
+    handle = PortalHandle(server, app, ca_bundle)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        server.stop()
