@@ -1,0 +1,1 @@
+"""Shared test setup. The ``portal`` fixture comes from the b24portal pytest plugin (portal.pytest_plugin)."""
