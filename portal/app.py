@@ -19,7 +19,6 @@ def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = N
     app = Flask(__name__, static_folder="static", static_url_path="/_static")
     app.extensions["b24portal"] = state
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
-    app.register_blueprint(rest.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(admin_events.bp)
@@ -33,4 +32,6 @@ def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = N
             if state._base_url is None:
                 state.set_base_url(request.host_url)
 
+    # /rest/ is answered by a WSGI middleware in front of Flask: it is the hot path.
+    app.wsgi_app = rest.RestFastPath(app.wsgi_app, state)  # type: ignore[method-assign]
     return app

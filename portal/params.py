@@ -11,7 +11,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Request
+from werkzeug.wrappers import Request
 
 from crest.errors import FormError
 from crest.forms import MAX_LENGTH, decode

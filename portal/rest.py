@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import time as _time
-from typing import Any
+import traceback
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
-from flask import Blueprint, Response, current_app, request
+from flask import Response, current_app
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wrappers import Request
 
 from portal import errors, phpjson
 from portal.core import Portal
 from portal.credentials import AuthContext
-from portal.dispatch import Outcome, envelope, execute, time_block
+from portal.dispatch import Outcome, envelope, execute
 from portal.faults import RequestRecord
 from portal.params import AUTH_KEYS, read_params
 from portal.registry import lookup
 
-bp = Blueprint("rest", __name__)
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 _BASE_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -43,16 +49,25 @@ def _xml(value: Any, tag: str = "response") -> str:
     return f"<{tag}>{inner}</{tag}>"
 
 
-def render(body: dict[str, Any], status: int, transport: str, auth: AuthContext | None = None) -> Response:
+def encode(
+    body: dict[str, Any], status: int, transport: str, auth: AuthContext | None = None
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """The payload and headers of an answer; the REST fast path sends them without a Response."""
     if transport == "xml":
-        text = '<?xml version="1.0" encoding="utf-8"?>' + _xml(phpjson.php_shape(body))
-        resp = Response(text, status=status, content_type="text/xml; charset=utf-8")
+        payload = ('<?xml version="1.0" encoding="utf-8"?>' + _xml(phpjson.php_shape(body))).encode()
+        headers = [("Content-Type", "text/xml; charset=utf-8"), *_BASE_HEADERS.items()]
     else:
-        resp = Response(phpjson.dumps(body), status=status, content_type="application/json; charset=utf-8")
-    resp.headers.update(_BASE_HEADERS)
+        payload = phpjson.dumps(body).encode()
+        headers = [("Content-Type", "application/json; charset=utf-8"), *_BASE_HEADERS.items()]
     if auth is not None and auth.client_id:
-        resp.headers["X-Bitrix-Rest-Application"] = auth.client_id
-    return resp
+        headers.append(("X-Bitrix-Rest-Application", auth.client_id))
+    headers.append(("Content-Length", str(len(payload))))
+    return payload, headers
+
+
+def render(body: dict[str, Any], status: int, transport: str, auth: AuthContext | None = None) -> Response:
+    payload, headers = encode(body, status, transport, auth)
+    return Response(payload, status=status, headers=headers)
 
 
 def _split(path: str) -> tuple[str | None, str | None, str, str]:
@@ -73,49 +88,59 @@ def _split(path: str) -> tuple[str | None, str | None, str, str]:
     return uid, secret, name.lower(), transport
 
 
-def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
+def _bearer(req: Request) -> str | None:
+    header = req.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
     return None
 
 
-def authenticate(p: Portal, uid: str | None, secret: str | None, params: dict[str, Any]) -> AuthContext:
-    if secret is not None and uid is not None:
-        if p.config.webhook_https_only and request.scheme != "https":
-            raise errors.RestError("INVALID_REQUEST", "Https required.", 400)
-        return p.credentials.resolve_webhook(uid, secret)
+def authenticate(
+    p: Portal, req: Request, uid: str | None, secret: str | None, params: dict[str, Any]
+) -> AuthContext:
+    # Auth parameters are taken out of the parameters before the method sees them.
     token: Any = None
     for key in AUTH_KEYS:
         if key in params:
             token = params.pop(key)
-    token = token or _bearer()
+    if secret is not None and uid is not None:
+        if p.config.webhook_https_only and req.scheme != "https":
+            raise errors.RestError("INVALID_REQUEST", "Https required.", 400)
+        return p.credentials.resolve_webhook(uid, secret)
+    token = token or _bearer(req)
     if not token or not isinstance(token, str):
         raise errors.no_auth()
     return p.credentials.resolve_token(token)
 
 
-def _drop_connection() -> None:
-    sock = request.environ.get("werkzeug.socket")
+def _drop_connection(req: Request) -> None:
+    sock = req.environ.get("werkzeug.socket")
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
 
 
-@bp.route("/rest/<path:path>", methods=["GET", "POST"])
-def rest(path: str) -> Response:
-    p = portal()
-    ip = request.remote_addr or ""
+class RestRequest(Request):
+    # The same cap as the Flask app's MAX_CONTENT_LENGTH.
+    max_content_length = 16 * 1024 * 1024
+
+
+def handle(p: Portal, req: Request, path: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Answer one ``/rest/{path}`` request: status, headers and payload.
+
+    This runs outside Flask (see :class:`RestFastPath`): it is the portal's hot path, and a
+    Flask request context, routing and ``Response`` object cost more than the method itself.
+    """
+    ip = req.remote_addr or ""
     uid, secret, name, transport = _split(path)
     auth: AuthContext | None = None
-    status = 200
     outcome: Outcome
     batch_size = 0
     if p.config.latency:
         _time.sleep(p.config.scaled(p.config.latency))
+    if req.host in p.moved_from:
+        return _moved(p, req)
     try:
-        if request.host in p.moved_from:
-            return _moved(p)
         if p.deleted:
             raise errors.RestError("PORTAL_DELETED", "Portal was deleted", 403)
         if p.config.limits and not p.bucket.hit(f"{p.config.member_id}|{ip}"):
@@ -128,22 +153,22 @@ def rest(path: str) -> Response:
         spec = lookup(name) if name else None
         if spec is None:
             raise errors.method_not_found()
-        params = read_params(request)
-        auth = authenticate(p, uid, secret, params)
+        params = read_params(req)
+        auth = authenticate(p, req, uid, secret, params)
         if spec.name == "batch":
-            batch_size = len(params.get("cmd") or ())
+            cmd = params.get("cmd")
+            batch_size = len(cmd) if isinstance(cmd, dict | list) else 0
         outcome = execute(p, spec, auth, params, in_batch=False)
         if fault is not None and fault.kind == "drop":
-            _drop_connection()
+            # Processed, then the connection goes: the client cannot know the outcome.
+            _drop_connection(req)
     except errors.RestError as exc:
-        now = p.clock.time()
-        outcome = Outcome(error=exc, time=time_block(p, now, now, 0.0, None))
-    if outcome.error is not None:
-        status = outcome.error.status
+        outcome = Outcome(error=exc)
+    status = outcome.error.status if outcome.error is not None else 200
     p.requests.add(
         RequestRecord(
             time=p.clock.time(),
-            path=request.path,
+            path=req.path,
             method=name,
             status=status,
             error=outcome.error.code if outcome.error is not None else None,
@@ -152,15 +177,51 @@ def rest(path: str) -> Response:
             batch_size=batch_size,
         )
     )
-    return render(envelope(outcome), status, transport, auth)
+    payload, headers = encode(envelope(outcome), status, transport, auth)
+    return status, headers, payload
 
 
-def _moved(p: Portal) -> Response:
+def _moved(p: Portal, req: Request) -> tuple[int, list[tuple[str, str]], bytes]:
     """A renamed portal: the old domain answers 302 to the new one with a non-JSON body."""
-    location = p.base_url + request.full_path.rstrip("?")
-    resp = Response(f'<html><body>Moved to <a href="{location}">{location}</a></body></html>', status=302)
-    resp.headers["Location"] = location
-    p.requests.add(
-        RequestRecord(p.clock.time(), request.path, "", 302, None, "none", request.remote_addr or "")
+    location = p.base_url + req.full_path.rstrip("?")
+    body = f'<html><body>Moved to <a href="{escape(location)}">{escape(location)}</a></body></html>'.encode()
+    p.requests.add(RequestRecord(p.clock.time(), req.path, "", 302, None, "none", req.remote_addr or ""))
+    return (
+        302,
+        [
+            ("Location", location),
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+        ],
+        body,
     )
-    return resp
+
+
+def _status_line(status: int) -> str:
+    return f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}"
+
+
+class RestFastPath:
+    """WSGI middleware that answers ``/rest/...`` itself and hands everything else to Flask."""
+
+    def __init__(self, wsgi_app: WSGIApplication, state: Portal) -> None:
+        self.wsgi_app = wsgi_app
+        self.state = state
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path: str = environ.get("PATH_INFO", "")
+        if not path.startswith("/rest/"):
+            return self.wsgi_app(environ, start_response)
+        req = RestRequest(environ)
+        if self.state._base_url is None:
+            self.state.set_base_url(req.host_url)
+        try:
+            status, headers, payload = handle(self.state, req, path[len("/rest/") :])
+        except Exception:  # a bug in a method: answer as a portal does, and say why on stderr
+            traceback.print_exc(file=sys.stderr)
+            status = 500
+            payload, headers = encode(
+                {"error": "INTERNAL_SERVER_ERROR", "error_description": "Internal server error"}, 500, "json"
+            )
+        start_response(_status_line(status), headers)
+        return [payload]
