@@ -8,8 +8,10 @@ Filter keys carry their operator as a prefix, as Bitrix24's legacy methods read 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from portal.context import PAGE_SIZE, Call, Paged
@@ -152,5 +154,129 @@ def page(
     chunk = rows[start : start + PAGE_SIZE]
     total = len(rows)
     call.charge(rows=len(chunk), counted=table_size if table_size is not None else total, offset=start)
+    nxt = start + PAGE_SIZE if start + len(chunk) < total else None
+    return Paged(wrap(chunk) if wrap else chunk, total, nxt)
+
+
+# --- indexed pages --------------------------------------------------------------------------
+#
+# Records whose ids only increase keep a sorted id list, so an ID range filter is two bisects
+# and an ``ORDER ID`` walk is a slice: a keyset page (``order[ID]=ASC&filter[>ID]=N&start=-1``)
+# costs O(log n + 50) instead of a scan of the table, as the real portal's indexed query does.
+
+_RANGE_OPS = frozenset({"=", ">", ">=", "<", "<=", "@"})
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        number = _num(value)
+        return int(number) if number is not None and number.is_integer() else None
+
+
+def _options(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return list(value.values())
+    return list(value) if isinstance(value, list) else [value]
+
+
+@dataclass
+class IdPlan:
+    """The part of a filter the sorted id index answers: a slice ``lo:hi`` and an optional id set."""
+
+    lo: int
+    hi: int
+    only: list[int] | None = None
+
+    def narrow(self, ids: list[int], cond: Condition) -> bool:
+        """Apply ``cond`` to the plan; False when it is not an id-range condition."""
+        if cond.op == "@":
+            wanted = [_as_int(v) for v in _options(cond.value)]
+            if any(w is None for w in wanted):
+                return False
+            chosen = {w for w in wanted if w is not None}
+            self.only = sorted(chosen if self.only is None else chosen.intersection(self.only))
+            return True
+        bound = _as_int(cond.value)
+        if bound is None:
+            return False
+        if cond.op in {"=", ">="}:
+            self.lo = max(self.lo, bisect_left(ids, bound))
+        if cond.op == ">":
+            self.lo = max(self.lo, bisect_right(ids, bound))
+        if cond.op in {"=", "<="}:
+            self.hi = min(self.hi, bisect_right(ids, bound))
+        if cond.op == "<":
+            self.hi = min(self.hi, bisect_left(ids, bound))
+        return True
+
+    def _present(self, ids: list[int], wanted: int) -> bool:
+        pos = bisect_left(ids, wanted, self.lo, self.hi)
+        return pos < self.hi and ids[pos] == wanted
+
+    def candidates(self, ids: list[int], *, descending: bool, skip: int = 0) -> Iterator[int]:
+        """The ids the plan allows, in order, after the first ``skip`` of them."""
+        if self.only is not None:
+            inside = [i for i in self.only if self._present(ids, i)]
+            return iter((inside[::-1] if descending else inside)[skip:])
+        if descending:
+            return (ids[i] for i in range(self.hi - 1 - skip, self.lo - 1, -1))
+        return (ids[i] for i in range(self.lo + skip, self.hi))
+
+    def size(self) -> int:
+        return len(self.only) if self.only is not None else max(0, self.hi - self.lo)
+
+
+def indexed_page(
+    call: Call,
+    ids: list[int],
+    rows: dict[int, dict[str, Any]],
+    conditions: list[Condition],
+    order: dict[str, str],
+    *,
+    id_field: str,
+    numeric: Iterable[str] = (),
+    shape: Callable[[dict[str, Any]], Any] = dict,
+    wrap: Callable[[list[Any]], Any] | None = None,
+) -> Paged:
+    """One page of 50 over ``rows`` (keyed by the ascending ``ids``) at ``call.start``.
+
+    ``order`` maps field names (as the rows spell them) to ASC/DESC; ``shape`` turns a stored
+    row into its answer form (select, renaming) and runs only for the rows on the page.
+    """
+    plan = IdPlan(0, len(ids))
+    rest = [c for c in conditions if not (c.field == id_field and c.op in _RANGE_OPS and plan.narrow(ids, c))]
+    by_id = not order or list(order) == [id_field]
+    descending = by_id and bool(order) and str(order[id_field]).upper() == "DESC"
+    start = call.start
+    if by_id and not rest and start > 0:
+        # Nothing but the index decides: jump straight to the offset.
+        total = plan.size()
+        chunk = [
+            shape(rows[i]) for i in islice(plan.candidates(ids, descending=descending, skip=start), PAGE_SIZE)
+        ]
+        call.charge(rows=len(chunk), counted=total, offset=start)
+        nxt = start + PAGE_SIZE if start + len(chunk) < total else None
+        return Paged(wrap(chunk) if wrap else chunk, total, nxt)
+    candidates = (rows[i] for i in plan.candidates(ids, descending=descending))
+    matches: Iterable[dict[str, Any]]
+    matches = (r for r in candidates if all(c.test(r) for c in rest)) if rest else candidates
+    if not by_id:
+        matches = sort_rows(list(matches), order, numeric=numeric, upper=False)
+    if start < 0:
+        chunk = [shape(r) for r in islice(matches, PAGE_SIZE)]
+        call.charge(rows=len(chunk))
+        return Paged(wrap(chunk) if wrap else chunk, 0, None)
+    if by_id and not rest:
+        total = plan.size()
+        chunk = [shape(r) for r in islice(matches, PAGE_SIZE)]
+    else:
+        found = list(matches)
+        total = len(found)
+        chunk = [shape(r) for r in found[start : start + PAGE_SIZE]]
+    call.charge(rows=len(chunk), counted=plan.size(), offset=start)
     nxt = start + PAGE_SIZE if start + len(chunk) < total else None
     return Paged(wrap(chunk) if wrap else chunk, total, nxt)
