@@ -1,0 +1,348 @@
+"""The durable event inbox: persist, then acknowledge (T20).
+
+Bitrix24 never re-sends an event (fact 3), so the HTTP handler writes the raw body to this
+table and commits *before* it answers 200; workers then process it at least once:
+
+* ``enqueue`` de-duplicates on the SHA-256 of the raw body, so a replayed or re-delivered
+  identical body is stored (and processed) once (T21);
+* ``claim`` hands one due event to one worker under a lease, inside ``BEGIN IMMEDIATE`` so two
+  workers (threads or processes) never claim the same row; a lease that runs out (the worker
+  crashed or was killed) makes the event claimable again;
+* ``ack`` marks it done; ``fail`` schedules a retry with exponential backoff, and after
+  ``max_attempts`` keeps it as ``failed`` for ``crest events --failed`` / ``--retry``.
+
+It is a table in the SQLite store's own database file when the store is SQLite (one file to
+back up), otherwise a file of its own next to the store (:func:`inbox_path`). The offline
+recovery keeps the ``process_id`` it is working on here too, so a crash between
+``event.offline.get`` and ``event.offline.clear`` resumes the same batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FailedEvent", "Inbox", "InboxItem", "RetryPolicy", "inbox_path"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS crest_inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    body_hash TEXT NOT NULL UNIQUE,
+    body BLOB NOT NULL,
+    content_type TEXT NOT NULL,
+    event TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT 'online',
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    due_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    last_error TEXT,
+    received_at REAL NOT NULL,
+    done_at REAL
+);
+CREATE INDEX IF NOT EXISTS crest_inbox_due ON crest_inbox (state, due_at);
+CREATE TABLE IF NOT EXISTS crest_offline_process (
+    member_id TEXT PRIMARY KEY,
+    process_id TEXT NOT NULL,
+    started_at REAL NOT NULL
+);
+"""
+
+PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts and backoff of failing handlers: ``base * 2**(attempt-1)``, capped."""
+
+    max_attempts: int = 5
+    base: float = 5.0
+    cap: float = 3600.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.cap, self.base * 2 ** max(0, attempt - 1)))
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """A claimed event: the raw body as received, and how often it has been tried."""
+
+    id: int
+    body: bytes
+    content_type: str
+    event: str
+    member_id: str
+    source: str
+    attempts: int
+    received_at: float
+
+    def __repr__(self) -> str:  # the body holds tokens: never show it
+        return f"InboxItem(id={self.id}, event={self.event!r}, member_id={self.member_id!r}, attempts={self.attempts})"
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    """An event that is kept for inspection: failed for good, or still waiting to retry."""
+
+    id: int
+    event: str
+    member_id: str
+    state: str
+    attempts: int
+    last_error: str
+    received_at: float
+    due_at: float
+
+
+def inbox_path(store_url: str, fallback_dir: str | os.PathLike[str] = "var") -> Path:
+    """Where the inbox lives for a store URL.
+
+    ``sqlite:PATH`` (also ``sqlite:///PATH``): the same file, so the inbox and the tokens are
+    backed up and moved together. A file-based store (``json:PATH``): ``crest-inbox.sqlite``
+    next to it. Anything else (memory, a server database): ``fallback_dir/crest-inbox.sqlite``.
+    """
+    scheme, sep, rest = store_url.partition(":")
+    if sep and scheme.lower() in {"sqlite", "sqlite3"}:
+        # SQLAlchemy's spelling: sqlite:///relative and sqlite:////absolute.
+        if rest.startswith("///"):
+            rest = rest[3:]
+        elif rest.startswith("//"):
+            rest = rest[2:]
+        if rest and rest != ":memory:":
+            return Path(rest)
+    if sep and scheme.lower() in {"json", "file"} and rest and not rest.startswith("//"):
+        return Path(rest).parent / "crest-inbox.sqlite"
+    return Path(fallback_dir) / "crest-inbox.sqlite"
+
+
+class Inbox:
+    """The inbox table in one SQLite file; safe to share between threads and processes.
+
+    Every operation opens its own short connection, so threads never share one and a process
+    killed mid-operation leaves nothing behind but an uncommitted transaction SQLite rolls back.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        self.path = Path(path)
+        self.policy = retry or RetryPolicy()
+        self.clock = clock
+        self.busy_timeout = busy_timeout
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            # WAL lets the HTTP handler commit while a worker reads; it is a property of the
+            # file, so setting it here is harmless when the SQLite store already did.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+        try:
+            # FULL: an event acknowledged with 200 must survive a power cut too, not only a kill.
+            db.execute("PRAGMA synchronous=FULL")
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken up front so two claimers cannot both read a row as free."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # --- the receiving side ------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        body: bytes,
+        *,
+        event: str,
+        member_id: str,
+        content_type: str = "application/x-www-form-urlencoded",
+        source: str = "online",
+    ) -> int | None:
+        """Store a verified event; returns its id, or ``None`` when this exact body is stored already.
+
+        Returns only after the transaction is committed, so the caller may acknowledge.
+        """
+        digest = hashlib.sha256(body).hexdigest()
+        now = self.clock()
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO crest_inbox"
+                " (body_hash, body, content_type, event, member_id, source, due_at, received_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (digest, body, content_type, event, member_id, source, now, now),
+            )
+            return cur.lastrowid if cur.rowcount else None
+
+    # --- the working side --------------------------------------------------------------------
+
+    def claim(self, worker_id: str, lease: float = 60.0) -> InboxItem | None:
+        """The oldest due event, leased to ``worker_id`` for ``lease`` seconds; ``None`` if none is due.
+
+        A running event whose lease has run out is due again: its worker is presumed dead. If
+        that was its last attempt it is marked failed instead of being handed out again.
+        """
+        now = self.clock()
+        with self._write() as db:
+            while True:
+                row = db.execute(
+                    "SELECT id, body, content_type, event, member_id, source, attempts, received_at, state"
+                    " FROM crest_inbox"
+                    " WHERE (state = ? AND due_at <= ?) OR (state = ? AND lease_until <= ?)"
+                    " ORDER BY id LIMIT 1",
+                    (PENDING, now, RUNNING, now),
+                ).fetchone()
+                if row is None:
+                    return None
+                if row[8] == RUNNING and row[6] >= self.policy.max_attempts:
+                    db.execute(
+                        "UPDATE crest_inbox SET state = ?, lease_owner = NULL, lease_until = NULL,"
+                        " last_error = ? WHERE id = ?",
+                        (FAILED, "worker lease expired on the last attempt", row[0]),
+                    )
+                    continue
+                db.execute(
+                    "UPDATE crest_inbox SET state = ?, lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+                    " WHERE id = ?",
+                    (RUNNING, worker_id, now + lease, row[0]),
+                )
+                return InboxItem(
+                    id=row[0],
+                    body=bytes(row[1]),
+                    content_type=row[2],
+                    event=row[3],
+                    member_id=row[4],
+                    source=row[5],
+                    attempts=row[6] + 1,
+                    received_at=row[7],
+                )
+
+    def ack(self, item_id: int, worker_id: str) -> bool:
+        """Mark done; ``False`` when the lease was lost (another worker has the event now)."""
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE crest_inbox SET state = ?, done_at = ?, lease_owner = NULL, lease_until = NULL,"
+                " last_error = NULL WHERE id = ? AND state = ? AND lease_owner = ?",
+                (DONE, self.clock(), item_id, RUNNING, worker_id),
+            )
+            return cur.rowcount == 1
+
+    def fail(self, item_id: int, worker_id: str, error: str) -> str | None:
+        """Record a failed attempt: back to pending after a backoff, or ``failed`` for good.
+
+        Returns the new state, or ``None`` when the lease was lost.
+        """
+        now = self.clock()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT attempts FROM crest_inbox WHERE id = ? AND state = ? AND lease_owner = ?",
+                (item_id, RUNNING, worker_id),
+            ).fetchone()
+            if row is None:
+                return None
+            attempts = int(row[0])
+            state = FAILED if attempts >= self.policy.max_attempts else PENDING
+            db.execute(
+                "UPDATE crest_inbox SET state = ?, due_at = ?, last_error = ?, lease_owner = NULL,"
+                " lease_until = NULL WHERE id = ?",
+                (state, now + self.policy.delay(attempts), error[:2000], item_id),
+            )
+            return state
+
+    # --- inspection --------------------------------------------------------------------------
+
+    def list_failed(self, *, include_retrying: bool = False) -> list[FailedEvent]:
+        """Events failed for good (and, if asked, those waiting for a retry after an error)."""
+        query = (
+            "SELECT id, event, member_id, state, attempts, COALESCE(last_error, ''), received_at, due_at"
+            " FROM crest_inbox WHERE state = ? OR (? AND state = ? AND last_error IS NOT NULL) ORDER BY id"
+        )
+        with self._connect() as db:
+            rows = db.execute(query, (FAILED, include_retrying, PENDING)).fetchall()
+        return [FailedEvent(*row) for row in rows]
+
+    def retry(self, item_id: int) -> bool:
+        """Put a failed event back in the queue with a fresh attempt budget."""
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE crest_inbox SET state = ?, attempts = 0, due_at = ? WHERE id = ? AND state = ?",
+                (PENDING, self.clock(), item_id, FAILED),
+            )
+            return cur.rowcount == 1
+
+    def counts(self) -> dict[str, int]:
+        with self._connect() as db:
+            rows = db.execute("SELECT state, COUNT(*) FROM crest_inbox GROUP BY state").fetchall()
+        return {PENDING: 0, RUNNING: 0, DONE: 0, FAILED: 0, **{state: n for state, n in rows}}
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest processed events, newest first, without bodies (they hold tokens)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, event, member_id, source, attempts, received_at, done_at FROM crest_inbox"
+                " WHERE state = ? ORDER BY done_at DESC, id DESC LIMIT ?",
+                (DONE, max(1, min(limit, 500))),
+            ).fetchall()
+        keys = ("id", "event", "member_id", "source", "attempts", "received_at", "done_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def body(self, item_id: int) -> tuple[bytes, str] | None:
+        """The stored raw body and content type of one event (for tests and tools)."""
+        with self._connect() as db:
+            row = db.execute("SELECT body, content_type FROM crest_inbox WHERE id = ?", (item_id,)).fetchone()
+        return (bytes(row[0]), str(row[1])) if row else None
+
+    def purge(self, older_than: float) -> int:
+        """Forget events done before ``older_than`` (Unix time). A replay after that is new again."""
+        with self._write() as db:
+            return db.execute(
+                "DELETE FROM crest_inbox WHERE state = ? AND done_at < ?", (DONE, older_than)
+            ).rowcount
+
+    # --- offline recovery bookkeeping --------------------------------------------------------
+
+    def offline_process(self, member_id: str) -> str | None:
+        """The ``process_id`` of an offline batch begun but not cleared (a crash in between)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT process_id FROM crest_offline_process WHERE member_id = ?", (member_id,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def begin_offline_process(self, member_id: str, process_id: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO crest_offline_process (member_id, process_id, started_at) VALUES (?, ?, ?)",
+                (member_id, process_id, self.clock()),
+            )
+
+    def end_offline_process(self, member_id: str, process_id: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM crest_offline_process WHERE member_id = ? AND process_id = ?",
+                (member_id, process_id),
+            )
