@@ -14,8 +14,11 @@ from portal.dispatch import execute
 from portal.registry import lookup, method
 
 MAX_COMMANDS = 50
-_REF = re.compile(r"\$(result|next|total|time|error)((?:\[[^\]]*\])+)")
-_SEGMENT = re.compile(r"\[([^\]]*)\]")
+# As the server matches references: a bucket name, then every non-space character after it
+# (greedy: in "pre $result[a][ID]-x post" the whole "$result[a][ID]-x" is replaced), from
+# which the non-empty [segments] are taken.
+_REF = re.compile(r"\$(result|next|total|time|error)(\S*)", re.IGNORECASE)
+_SEGMENT = re.compile(r"\[([^\]]+)\]")
 
 
 def php_bool(value: Any) -> bool:
@@ -23,6 +26,17 @@ def php_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value not in ("", "0")
     return bool(value)
+
+
+def _php_string(value: Any) -> str | None:
+    """What a reference inside a longer string becomes; None leaves the reference as written."""
+    if isinstance(value, bool) or value is None:
+        return None  # neither numeric nor a string: PHP skips it
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return value if isinstance(value, str) else None
 
 
 class _Results:
@@ -35,38 +49,53 @@ class _Results:
             "error": {},
         }
 
-    def lookup(self, bucket: str, path: str) -> tuple[bool, Any]:
-        segments = _SEGMENT.findall(path)
-        node: Any = self.buckets[bucket]
+    def lookup(self, bucket: str, segments: list[str]) -> Any:
+        node: Any = self.buckets.get(bucket)
         for segment in segments:
-            if isinstance(node, dict) and segment in node:
-                node = node[segment]
+            # PHP's isset(): a missing key (or a null value) stops the descent at the last node.
+            if isinstance(node, dict):
+                found = node.get(segment)
+                if found is None and segment.isdigit():
+                    found = node.get(int(segment))
             elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
-                node = node[int(segment)]
+                found = node[int(segment)]
             else:
-                break  # a missing segment stops the descent at the last node found
-        return True, node
+                found = None
+            if found is None:
+                break
+            node = found
+        return node
+
+    def _resolve_text(self, value: str) -> Any:
+        out: Any = value
+        for match in list(_REF.finditer(value)):
+            segments = _SEGMENT.findall(match.group(2))
+            if not segments:
+                continue
+            found = self.lookup(match.group(1), segments)
+            if match.group(0) == out:
+                return found  # the whole value is one reference: it becomes the value, arrays too
+            text = _php_string(found)
+            if text is not None and isinstance(out, str):
+                out = out.replace(match.group(0), text)
+        return out
+
+    def _resolve_key(self, key: Any) -> Any:
+        if not isinstance(key, str) or "$" not in key:
+            return key
+        resolved = self._resolve_text(key)
+        # An array cannot be a PHP array key; such a reference stays as written.
+        return resolved if isinstance(resolved, str | int) and not isinstance(resolved, bool) else key
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict):
-            return {self.resolve(k) if isinstance(k, str) else k: self.resolve(v) for k, v in value.items()}
+            # References are resolved in keys as well as in values.
+            return {self._resolve_key(k): self.resolve(v) for k, v in value.items()}
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
-        if not isinstance(value, str) or "$" not in value:
-            return value
-        whole = _REF.fullmatch(value)
-        if whole:
-            return self.lookup(whole.group(1), whole.group(2))[1]
-
-        def interpolate(match: re.Match[str]) -> str:
-            found = self.lookup(match.group(1), match.group(2))[1]
-            if isinstance(found, dict | list):
-                return match.group(0)
-            if isinstance(found, bool):
-                return "1" if found else ""
-            return "" if found is None else str(found)
-
-        return _REF.sub(interpolate, value)
+        if isinstance(value, str) and "$" in value:
+            return self._resolve_text(value)
+        return value
 
 
 def _commands(raw: Any) -> list[tuple[str, Any]]:
