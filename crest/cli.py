@@ -14,6 +14,9 @@ import click
 #: name -> "module:attribute" of commands loaded on first use.
 LAZY_COMMANDS: dict[str, str] = {
     "portal": "portal.cli:portal_command",
+    "call": "crest.cli_call:call_command",
+    "demo": "webapp.cli:demo_command",
+    "reset-install": "webapp.cli:reset_install_command",
 }
 
 

@@ -1,0 +1,214 @@
+"""How a :class:`~crest.client.Client` authenticates: an incoming webhook, or an app's OAuth tokens.
+
+Token renewal never races. Bitrix24 refresh tokens are single-use and a refresh kills the old
+access token, so two workers refreshing at once would leave one of them with a dead chain.
+:meth:`AppAuth.renew` therefore holds the store's lock for the portal (across threads and
+processes), re-reads the installation, and refreshes only if nobody else already did; a
+worker that gets ``invalid_grant`` because a peer won the race re-reads instead of failing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from crest.errors import ConfigError, InvalidGrantError, NeedsReinstallError, NotInstalledError
+from crest.installation import Installation
+from crest.oauth import OAuthClient
+from crest.stores.base import InstallationStore
+
+__all__ = ["AppAuth", "Auth", "WebhookAuth", "mask_url"]
+
+#: Renew proactively this many seconds before a known expiry (clock skew, T26), but never
+#: more than a tenth of the token's life, so short-lived tokens are not renewed on every call.
+RENEW_LEEWAY = 60.0
+
+
+def _leeway(inst: Installation) -> float:
+    issued = inst.refreshed_at or inst.installed_at
+    if inst.expires is None or issued is None or inst.expires <= issued:
+        return RENEW_LEEWAY
+    return min(RENEW_LEEWAY, (inst.expires - issued) / 10)
+
+
+def mask_url(url: str) -> str:
+    """A webhook URL with its secret masked: ``/rest/1/ab…/``."""
+    parts = url.split("/rest/", 1)
+    if len(parts) != 2:
+        return url
+    segments = parts[1].split("/")
+    if len(segments) >= 2 and segments[0].isdigit():
+        segments[1] = segments[1][:2] + "…"
+    return parts[0] + "/rest/" + "/".join(segments)
+
+
+class Auth(Protocol):
+    """What the client needs from an authentication mode."""
+
+    kind: str
+
+    def endpoint(self) -> str:
+        """The REST base URL, ending in ``/``."""
+        ...
+
+    def token(self) -> str | None:
+        """The access token to send as ``auth``; None for webhooks (the URL is the credential)."""
+        ...
+
+    def renew(self, stale_token: str | None) -> bool:
+        """React to ``expired_token``/``invalid_token`` for ``stale_token``; True to retry once."""
+        ...
+
+    def follow_move(self, new_netloc: str) -> bool:
+        """The portal answered 302 to ``new_netloc``: True if the move is verified and adopted."""
+        ...
+
+
+class WebhookAuth:
+    kind = "webhook"
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in {"http", "https"} or not parts.netloc or "/rest/" not in parts.path:
+            raise ConfigError("a webhook URL looks like https://portal.bitrix24.com/rest/1/secret/")
+        self._url = url if url.endswith("/") else url + "/"
+
+    def endpoint(self) -> str:
+        return self._url
+
+    def token(self) -> None:
+        return None
+
+    def renew(self, stale_token: str | None) -> bool:
+        return False
+
+    def follow_move(self, new_netloc: str) -> bool:
+        # Nothing can vouch for a webhook's new host without sending it the secret.
+        return False
+
+    def __repr__(self) -> str:
+        return f"WebhookAuth({mask_url(self._url)!r})"
+
+
+class AppAuth:
+    """OAuth tokens of one portal, kept in an :class:`InstallationStore` and renewed in place."""
+
+    kind = "oauth"
+
+    def __init__(
+        self,
+        member_id: str | None,
+        store: InstallationStore,
+        oauth: OAuthClient,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_renew: Callable[[Installation], None] | None = None,
+    ) -> None:
+        self._member_id = member_id
+        self._store = store
+        self._oauth = oauth
+        self._clock = clock
+        self._on_renew = on_renew
+        self._cached: Installation | None = None
+        self._flight = threading.Lock()  # one renewal at a time in this process
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def installation(self, *, reload: bool = False) -> Installation:
+        if self._cached is None or reload:
+            found = self._store.find(self._member_id)
+            if found is None:
+                raise NotInstalledError("no installation for this portal in the store")
+            self._cached = found
+            self._member_id = found.member_id
+        return self._cached
+
+    @property
+    def member_id(self) -> str:
+        return self.installation().member_id
+
+    def endpoint(self) -> str:
+        return self.installation().client_endpoint
+
+    def token(self) -> str:
+        inst = self.installation()
+        if inst.needs_reinstall:
+            raise NeedsReinstallError("this portal's token chain is dead; reopen or reinstall the app")
+        if inst.expires is not None and inst.expired(self._clock(), leeway=_leeway(inst)):
+            # Known to be expired: renew before the call instead of spending a request on a 401.
+            inst = self._renew(inst.access_token)
+        return inst.access_token
+
+    # --- renewal -----------------------------------------------------------------------------
+
+    def renew(self, stale_token: str | None) -> bool:
+        self._renew(stale_token)
+        return True
+
+    def _fresh_enough(self, inst: Installation, stale_token: str | None) -> bool:
+        return inst.access_token != stale_token and not inst.expired(self._clock(), leeway=_leeway(inst))
+
+    def _renew(self, stale_token: str | None) -> Installation:
+        with self._flight:
+            # Another thread of this process may have renewed while we waited.
+            current = self.installation(reload=True)
+            if self._fresh_enough(current, stale_token):
+                return current
+            with self._store.lock(current.member_id):
+                # Re-read under the cross-process lock: another process may have won.
+                current = self.installation(reload=True)
+                if self._fresh_enough(current, stale_token):
+                    return current
+                if current.needs_reinstall:
+                    raise NeedsReinstallError(
+                        "this portal's token chain is dead; reopen or reinstall the app"
+                    )
+                try:
+                    tokens = self._oauth.refresh(current.refresh_token)
+                except InvalidGrantError:
+                    # Compare before clearing: only our own, still-stored chain is dead.
+                    again = self.installation(reload=True)
+                    if again.refresh_token != current.refresh_token:
+                        return again
+                    dead = dataclasses.replace(current, needs_reinstall=True)
+                    self._store.save(dead)
+                    self._cached = dead
+                    raise NeedsReinstallError(
+                        "the OAuth server refused the stored refresh token; reopen or reinstall the app"
+                    ) from None
+                renewed = current.with_tokens(tokens, self._clock())
+                self._store.save(renewed)
+                self._cached = renewed
+        if self._on_renew is not None:
+            self._on_renew(renewed)
+        return renewed
+
+    def follow_move(self, new_netloc: str) -> bool:
+        """Accept a portal rename only when the OAuth server confirms it (T2).
+
+        ``app.info`` at the configured OAuth server must report this member on the new
+        domain, with a client endpoint there; only then is the store updated.
+        """
+        inst = self.installation()
+        install = self._oauth.app_info(inst.access_token).get("install")
+        if not isinstance(install, dict):
+            return False
+        endpoint = str(install.get("client_endpoint") or "")
+        if (
+            install.get("member_id") != inst.member_id
+            or install.get("domain") != new_netloc
+            or urlsplit(endpoint).netloc != new_netloc
+        ):
+            return False
+        self.adopt(dataclasses.replace(inst, domain=new_netloc, client_endpoint=endpoint))
+        return True
+
+    def adopt(self, installation: Installation) -> None:
+        """Use (and persist) an installation whose domain or endpoint changed after a verified move."""
+        with self._store.lock(installation.member_id):
+            self._store.save(installation)
+            self._cached = installation

@@ -1,0 +1,102 @@
+"""``crest call``: Bitrix24's request generator on the command line."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import click
+
+from crest.auth import mask_url
+from crest.errors import CrestError, FormError
+from crest.forms import decode
+
+
+def parse_pairs(pairs: tuple[str, ...]) -> dict[str, object]:
+    """``fields[NAME]=Ann select[]=ID`` into PHP-style nested parameters."""
+    parts = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {pair!r}", param_hint="PARAMS")
+        parts.append(f"{quote(key, safe='[]')}={quote(value, safe='')}")
+    try:
+        return decode("&".join(parts))
+    except FormError as exc:
+        raise click.BadParameter(exc.description, param_hint="PARAMS") from exc
+
+
+def snippet(method: str, params: dict[str, object]) -> str:
+    return "\n".join(
+        [
+            "from crest import Client",
+            "",
+            'client = Client.from_webhook("https://YOUR-PORTAL/rest/1/YOUR-SECRET/")',
+            f"result = client.call({method!r}, {params!r})",
+            "print(result)",
+        ]
+    )
+
+
+@click.command("call")
+@click.argument("method")
+@click.argument("params", nargs=-1)
+@click.option("--webhook", envvar="CREST_WEB_HOOK_URL", help="Incoming webhook URL (default: settings).")
+@click.option(
+    "--ca-bundle",
+    envvar="CREST_CA_BUNDLE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CA bundle for a portal with a private CA (the local portal with --https).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the whole answer (result, total, next, time) as JSON."
+)
+@click.option(
+    "--code", is_flag=True, help="Print a ready Python snippet for this call instead of running it."
+)
+def call_command(
+    method: str,
+    params: tuple[str, ...],
+    webhook: str | None,
+    ca_bundle: str | None,
+    as_json: bool,
+    code: bool,
+) -> None:
+    """Call a REST METHOD with PARAMS given as key=value (PHP keys: fields[NAME]=Ann select[]=ID)."""
+    from crest.client import Client
+
+    parsed = parse_pairs(params)
+    if code:
+        click.echo(snippet(method, parsed))
+        return
+    try:
+        if webhook:
+            client = Client.from_webhook(webhook, ca_bundle=ca_bundle)
+        else:
+            from crest.settings import Settings
+
+            client = Client.from_settings(Settings.load(), **({"ca_bundle": ca_bundle} if ca_bundle else {}))
+        click.echo(f"POST {mask_url(client.auth.endpoint())}{method}.json", err=True)
+        with client:
+            response = client.request(method, parsed)
+    except CrestError as exc:
+        detail = f"{type(exc).__name__}: {exc}"
+        if exc.hint:
+            detail += f"\n{exc.hint}"
+        raise click.ClickException(detail) from None
+    if as_json:
+        body: dict[str, object] = {"result": response.result}
+        if response.total is not None:
+            body["total"] = response.total
+        if response.next is not None:
+            body["next"] = response.next
+        body["time"] = dict(response.time)
+        click.echo(json.dumps(body, ensure_ascii=False))
+    else:
+        click.echo(json.dumps(response.result, ensure_ascii=False, indent=2))
+        if response.total is not None:
+            click.echo(
+                f"total: {response.total}"
+                + (f", next: {response.next}" if response.next is not None else ""),
+                err=True,
+            )
