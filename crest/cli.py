@@ -17,6 +17,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "call": "crest.cli_call:call_command",
     "demo": "webapp.cli:demo_command",
     "reset-install": "webapp.cli:reset_install_command",
+    "worker": "webapp.worker_cli:worker_command",
+    "events": "webapp.worker_cli:events_command",
 }
 
 

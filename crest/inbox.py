@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -56,6 +57,10 @@ CREATE TABLE IF NOT EXISTS crest_offline_process (
     started_at REAL NOT NULL
 );
 """
+
+# As in crest.stores.open_store: two letters at least, so "C:\\x" is a path, not a scheme.
+_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]+):(.*)\Z", re.DOTALL)
+_OWN_FILE = "crest-inbox.sqlite"
 
 PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
 
@@ -103,25 +108,26 @@ class FailedEvent:
     due_at: float
 
 
-def inbox_path(store_url: str, fallback_dir: str | os.PathLike[str] = "var") -> Path:
-    """Where the inbox lives for a store URL.
+def inbox_path(store_url: str | os.PathLike[str], fallback_dir: str | os.PathLike[str] = "var") -> Path:
+    """Where the inbox lives for a store setting, read with :func:`crest.stores.open_store`'s rules.
 
-    ``sqlite:PATH`` (also ``sqlite:///PATH``): the same file, so the inbox and the tokens are
-    backed up and moved together. A file-based store (``json:PATH``): ``crest-inbox.sqlite``
-    next to it. Anything else (memory, a server database): ``fallback_dir/crest-inbox.sqlite``.
+    A SQLite store (``sqlite:PATH``, ``sqlite:///abs``, a bare path): the same file, so the
+    inbox and the tokens are backed up and moved together. A JSON store (``json:PATH``, a path
+    ending ``.json``): ``crest-inbox.sqlite`` next to it. Anything else (``memory:``, a server
+    database): ``fallback_dir/crest-inbox.sqlite``.
     """
-    scheme, sep, rest = store_url.partition(":")
-    if sep and scheme.lower() in {"sqlite", "sqlite3"}:
-        # SQLAlchemy's spelling: sqlite:///relative and sqlite:////absolute.
-        if rest.startswith("///"):
-            rest = rest[3:]
-        elif rest.startswith("//"):
-            rest = rest[2:]
-        if rest and rest != ":memory:":
-            return Path(rest)
-    if sep and scheme.lower() in {"json", "file"} and rest and not rest.startswith("//"):
-        return Path(rest).parent / "crest-inbox.sqlite"
-    return Path(fallback_dir) / "crest-inbox.sqlite"
+    text = os.fspath(store_url)
+    match = _SCHEME.match(text)
+    if match is None:
+        path = Path(text)
+        return path.parent / _OWN_FILE if text.lower().endswith(".json") else path
+    scheme, rest = match.group(1).lower(), match.group(2)
+    rest = rest[2:] if rest.startswith("//") else rest
+    if scheme in {"sqlite", "sqlite3"} and rest:
+        return Path(rest)
+    if scheme == "json" and rest:
+        return Path(rest).parent / _OWN_FILE
+    return Path(fallback_dir) / _OWN_FILE
 
 
 class Inbox:

@@ -53,7 +53,10 @@ def put(inbox: Inbox, entity: int) -> int | None:
 
 def test_inbox_path_follows_the_store() -> None:
     assert inbox_path("sqlite:var/crest.sqlite") == Path("var/crest.sqlite")
-    assert inbox_path("sqlite:////srv/app/crest.db") == Path("/srv/app/crest.db")
+    assert inbox_path("sqlite:///srv/app/crest.db") == Path("/srv/app/crest.db")
+    assert inbox_path("sqlite:/srv/app/crest.db") == Path("/srv/app/crest.db")
+    assert inbox_path("/srv/app/crest.db") == Path("/srv/app/crest.db")
+    assert inbox_path("/srv/app/settings.json") == Path("/srv/app/crest-inbox.sqlite")
     assert inbox_path("json:conf/settings.json") == Path("conf/crest-inbox.sqlite")
     assert inbox_path("memory:", "state") == Path("state/crest-inbox.sqlite")
     assert inbox_path("postgresql://h/db") == Path("var/crest-inbox.sqlite")
