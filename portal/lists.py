@@ -213,21 +213,26 @@ class IdPlan:
             self.hi = min(self.hi, bisect_left(ids, bound))
         return True
 
-    def _present(self, ids: list[int], wanted: int) -> bool:
-        pos = bisect_left(ids, wanted, self.lo, self.hi)
-        return pos < self.hi and ids[pos] == wanted
+    def _present(self, ids: list[int]) -> list[int]:
+        """The ids of the ``@ID`` set that exist and lie inside the ``lo:hi`` slice."""
+        found = []
+        for wanted in self.only or ():
+            pos = bisect_left(ids, wanted, self.lo, self.hi)
+            if pos < self.hi and ids[pos] == wanted:
+                found.append(wanted)
+        return found
 
     def candidates(self, ids: list[int], *, descending: bool, skip: int = 0) -> Iterator[int]:
         """The ids the plan allows, in order, after the first ``skip`` of them."""
         if self.only is not None:
-            inside = [i for i in self.only if self._present(ids, i)]
+            inside = self._present(ids)
             return iter((inside[::-1] if descending else inside)[skip:])
         if descending:
             return (ids[i] for i in range(self.hi - 1 - skip, self.lo - 1, -1))
         return (ids[i] for i in range(self.lo + skip, self.hi))
 
-    def size(self) -> int:
-        return len(self.only) if self.only is not None else max(0, self.hi - self.lo)
+    def size(self, ids: list[int]) -> int:
+        return len(self._present(ids)) if self.only is not None else max(0, self.hi - self.lo)
 
 
 def indexed_page(
@@ -252,31 +257,31 @@ def indexed_page(
     by_id = not order or list(order) == [id_field]
     descending = by_id and bool(order) and str(order[id_field]).upper() == "DESC"
     start = call.start
-    if by_id and not rest and start > 0:
-        # Nothing but the index decides: jump straight to the offset.
-        total = plan.size()
-        chunk = [
-            shape(rows[i]) for i in islice(plan.candidates(ids, descending=descending, skip=start), PAGE_SIZE)
-        ]
-        call.charge(rows=len(chunk), counted=total, offset=start)
-        nxt = start + PAGE_SIZE if start + len(chunk) < total else None
-        return Paged(wrap(chunk) if wrap else chunk, total, nxt)
+    if by_id and not rest:
+        # The index alone decides: count from it, and jump straight to the page.
+        page_ids = islice(plan.candidates(ids, descending=descending, skip=max(start, 0)), PAGE_SIZE)
+        chunk = [shape(rows[i]) for i in page_ids]
+        return _answer(call, chunk, None if start < 0 else plan.size(ids), plan.size(ids), wrap)
     candidates = (rows[i] for i in plan.candidates(ids, descending=descending))
-    matches: Iterable[dict[str, Any]]
-    matches = (r for r in candidates if all(c.test(r) for c in rest)) if rest else candidates
+    matches: Iterable[dict[str, Any]] = (r for r in candidates if all(c.test(r) for c in rest))
     if not by_id:
         matches = sort_rows(list(matches), order, numeric=numeric, upper=False)
     if start < 0:
-        chunk = [shape(r) for r in islice(matches, PAGE_SIZE)]
+        return _answer(call, [shape(r) for r in islice(matches, PAGE_SIZE)], None, 0, wrap)
+    found = list(matches)
+    return _answer(
+        call, [shape(r) for r in found[start : start + PAGE_SIZE]], len(found), plan.size(ids), wrap
+    )
+
+
+def _answer(
+    call: Call, chunk: list[Any], total: int | None, scanned: int, wrap: Callable[[list[Any]], Any] | None
+) -> Paged:
+    """The page, charged; ``total=None`` for ``start=-1`` (no count: ``total: 0``, no ``next``)."""
+    result = wrap(chunk) if wrap else chunk
+    if total is None:
         call.charge(rows=len(chunk))
-        return Paged(wrap(chunk) if wrap else chunk, 0, None)
-    if by_id and not rest:
-        total = plan.size()
-        chunk = [shape(r) for r in islice(matches, PAGE_SIZE)]
-    else:
-        found = list(matches)
-        total = len(found)
-        chunk = [shape(r) for r in found[start : start + PAGE_SIZE]]
-    call.charge(rows=len(chunk), counted=plan.size(), offset=start)
-    nxt = start + PAGE_SIZE if start + len(chunk) < total else None
-    return Paged(wrap(chunk) if wrap else chunk, total, nxt)
+        return Paged(result, 0, None)
+    start = call.start
+    call.charge(rows=len(chunk), counted=scanned, offset=start)
+    return Paged(result, total, start + PAGE_SIZE if start + len(chunk) < total else None)
