@@ -88,8 +88,13 @@ def oauth_restore() -> Response:
 
 @bp.post("/clock")
 def clock() -> Response:
-    offset = portal().clock.advance(float(_body().get("advance", 0)))
-    return jsonify({"offset": offset, "time": portal().clock.time()})
+    """``{"advance": seconds}`` moves the clock on; ``{"freeze": true|false}`` stops or restarts it."""
+    body = _body()
+    c = portal().clock
+    if "freeze" in body:
+        c.freeze(bool(body["freeze"]))
+    offset = c.advance(float(body.get("advance", 0)))
+    return jsonify({"offset": offset, "time": c.time(), "frozen": c.frozen})
 
 
 @bp.post("/limits/reset")

@@ -79,6 +79,10 @@ class PortalHandle:
     def advance(self, seconds: float) -> None:
         self.admin("POST", "clock", {"advance": seconds})
 
+    def freeze_clock(self, frozen: bool = True) -> None:
+        """Stop (or restart) the portal's clock; :meth:`advance` still moves it."""
+        self.admin("POST", "clock", {"freeze": frozen})
+
     def oauth_outage(self, status: int | None = 503) -> None:
         if status is None:
             self.admin("DELETE", "oauth-outage")

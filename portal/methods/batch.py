@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 from urllib.parse import unquote
@@ -74,7 +75,9 @@ class _Results:
                 continue
             found = self.lookup(match.group(1), segments)
             if match.group(0) == out:
-                return found  # the whole value is one reference: it becomes the value, arrays too
+                # The whole value is one reference: it becomes the value, arrays too. PHP arrays
+                # are values, so this is a copy (a reference to a map being built would loop).
+                return copy.deepcopy(found) if isinstance(found, dict | list) else found
             text = _php_string(found)
             if text is not None and isinstance(out, str):
                 out = out.replace(match.group(0), text)

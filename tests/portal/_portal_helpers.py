@@ -45,6 +45,15 @@ def _slow(call: Call) -> str:
     return "ok"
 
 
+#: How many times ``test.bump`` ran: a side effect a test can observe after a dropped answer.
+BUMPS: list[int] = []
+
+
+def _bump(call: Call) -> int:
+    BUMPS.append(1)
+    return len(BUMPS)
+
+
 def _crm_only(call: Call) -> str:
     return "crm"
 
@@ -59,6 +68,7 @@ _EXTRA_METHODS: list[tuple[str, Any, dict[str, Any]]] = [
     ("test.hoisted", _hoisted, {"scope": None}),
     ("test.fail", _fail, {"scope": None}),
     ("test.slow", _slow, {"scope": None}),
+    ("test.bump", _bump, {"scope": None}),
     ("test.crmonly", _crm_only, {"scope": "crm"}),
     ("test.apponly", _app_only, {"scope": None, "app_only": True}),
 ]
