@@ -74,12 +74,18 @@ class _OuterLock(Protocol):
 
     def release(self) -> None: ...
 
+    def forget(self) -> None:
+        """In a forked child: drop what was inherited without unlocking it for the parent."""
+
 
 class _NoOuterLock:
     def acquire(self, timeout: float) -> None:
         return None
 
     def release(self) -> None:
+        return None
+
+    def forget(self) -> None:
         return None
 
 
@@ -96,6 +102,9 @@ class ReentrantLock:
         self._name = name
         self._rlock = threading.RLock()
         self._depth = 0  # read and written only by the RLock's owner
+
+    def forget(self) -> None:
+        self._outer.forget()
 
     @contextmanager
     def hold(self, timeout: float) -> Iterator[None]:
@@ -137,6 +146,8 @@ class LockRegistry:
         os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
+        for lock in self._locks.values():
+            lock.forget()
         self._guard = threading.Lock()
         self._locks = {}
 

@@ -204,6 +204,14 @@ class _FlockFile:
         if fd is not None:
             os.close(fd)  # closing the only descriptor releases the flock
 
+    def forget(self) -> None:
+        # A forked child shares the parent's open file description, and with it the flock:
+        # if the child kept the descriptor, the lock would outlive the parent's release.
+        # Closing (not LOCK_UN, which would unlock the parent too) drops only the child's share.
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
 
 # --- the store ------------------------------------------------------------------------------
 

@@ -108,6 +108,11 @@ class _WriteTransactionLock:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot lock {self._path}: {exc}") from exc
 
+    def forget(self) -> None:
+        # fcntl locks belong to a process, so a forked child never holds the parent's lock;
+        # SQLite forbids using (or closing) a connection across fork, so just drop it.
+        self._connection = None
+
     def release(self) -> None:
         if self._connection is not None:
             try:

@@ -6,10 +6,12 @@ writes and write what PHP CRest reads, byte for byte as ``json_encode`` would.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -288,6 +290,31 @@ def test_json_store_in_a_new_directory(tmp_path: Path) -> None:
     store = JsonFileStore(tmp_path / "new" / "dir" / "settings.json")
     store.save(make_installation())
     assert store.find() == make_installation()
+
+
+def test_forked_child_does_not_keep_the_parents_flock(tmp_path: Path) -> None:
+    # A child forked inside lock() inherits the flocked descriptor; it must drop it, or the
+    # lock would stay held until the child exits although the parent released it.
+    store = JsonFileStore(tmp_path / "settings.json")
+    ready_read, ready_write = os.pipe()
+    with store.lock(MEMBER_A, timeout=5):
+        pid = os.fork()
+        if pid == 0:  # the fork hooks have run by now
+            os.write(ready_write, b"1")
+            time.sleep(3)
+            os._exit(0)
+    try:
+        assert os.read(ready_read, 1) == b"1"
+        fd = os.open(tmp_path / "settings.json.lock", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if the child still holds it
+        finally:
+            os.close(fd)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(ready_read)
+        os.close(ready_write)
 
 
 # --- SQLite ---------------------------------------------------------------------------------
