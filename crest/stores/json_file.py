@@ -258,6 +258,9 @@ class JsonFileStore:
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
 
+    def close(self) -> None:
+        """Nothing stays open between calls; here so every store can be closed the same way."""
+
     def __repr__(self) -> str:
         return f"JsonFileStore({str(self.path)!r})"
 

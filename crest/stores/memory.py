@@ -50,5 +50,8 @@ class MemoryStore:
         with portal_lock.hold(timeout):
             yield
 
+    def close(self) -> None:
+        """Nothing to release; here so every store can be closed the same way."""
+
     def __repr__(self) -> str:
         return f"MemoryStore({len(self._records)} installations)"
