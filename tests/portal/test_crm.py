@@ -487,3 +487,16 @@ def test_crm_changes_raise_events(portal: PortalHandle) -> None:
         ("ONCRMDEALDELETE", str(deal)),
         ("ONCRMCOMPANYADD", str(company)),
     ]
+
+
+@pytest.mark.parametrize("form", [True, False], ids=["form", "json"])
+def test_item_filter_takes_typed_values(portal: PortalHandle, form: bool) -> None:
+    with_email = result(
+        portal, "crm.company.add", {"fields": {"TITLE": "A", "EMAIL": [{"VALUE": "a@example.com"}]}}
+    )
+    without = result(portal, "crm.company.add", {"fields": {"TITLE": "B"}})
+    for value, expected in ((True, [with_email]), (False, [without])):
+        params = {"entityTypeId": 4, "filter": {"hasEmail": value}, "select": ["id"]}
+        assert [i["id"] for i in result(portal, "crm.item.list", params, form=form)["items"]] == expected
+    legacy = result(portal, "crm.company.list", {"filter": {"HAS_EMAIL": "N"}, "select": ["ID"]}, form=form)
+    assert [r["ID"] for r in legacy] == [str(without)]
