@@ -52,7 +52,10 @@ class PortalHandle:
     # --- admin API (over HTTP) ---------------------------------------------------------------
 
     def admin(self, verb: str, path: str, json: Any = None) -> Any:
-        resp = self._http.request(verb, f"{self.server.url}/_portal/{path}", json=json, timeout=30)
+        # verify per request: a Session's own verify loses to REQUESTS_CA_BUNDLE from the environment.
+        resp = self._http.request(
+            verb, f"{self.server.url}/_portal/{path}", json=json, timeout=30, verify=self.ca_bundle or True
+        )
         resp.raise_for_status()
         return resp.json()
 
