@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-import re
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -179,7 +178,6 @@ DEFAULTS: dict[str, dict[str, str]] = {
 ENTITY_TYPE_IDS = {"lead": 1, "deal": 2, "contact": 3, "company": 4}
 
 _TRUE = {"y", "1", "true", "on"}
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def iso_datetime(ts: float) -> str:
@@ -192,7 +190,7 @@ def _to_date(value: Any, *, date_only: bool) -> str | None:
     if not text:
         return None
     try:
-        moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1) if not _ISO_DATE.match(text) else text)
+        moment = dt.datetime.fromisoformat(text)  # also takes a bare date or a space separator
     except ValueError:
         return None
     if moment.tzinfo is None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from portal import errors
 from portal.context import Call, Paged
-from portal.crm import INT_TYPES, Entity, FieldDef, digits, to_legacy
+from portal.crm import INT_TYPES, SCHEMAS, Entity, FieldDef, digits, to_legacy
 from portal.lists import Condition, indexed_page, split_key
 from portal.registry import method
 
@@ -187,11 +188,16 @@ def camel(name: str) -> str:
     return head + "".join("_" + p if p[:1].isdigit() else p.capitalize() for p in parts)
 
 
+@cache
+def _stored_names(entity_name: str) -> dict[str, str]:
+    """camelCase name -> stored UPPER_CASE name, for an entity's schema fields."""
+    return {camel(f.name): f.name for f in SCHEMAS[entity_name] if f.type != "crm_multifield"}
+
+
 def _item_field(entity: Entity, key: str) -> str | None:
     """The stored (UPPER_CASE) name of a crm.item field name, or None if there is none."""
-    for field in entity.schema:
-        if field.type != "crm_multifield" and camel(field.name) == key:
-            return field.name
+    if key in _stored_names(entity.name):
+        return _stored_names(entity.name)[key]
     if key.startswith("uf") and not key.startswith("UF_"):
         return _CAMEL_BOUNDARY.sub("_", key).upper()
     return None
