@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -108,12 +109,13 @@ class FailedEvent:
     due_at: float
 
 
-def inbox_path(store_url: str | os.PathLike[str], fallback_dir: str | os.PathLike[str] = "var") -> Path:
+def inbox_path(store_url: str | os.PathLike[str], fallback_dir: str | os.PathLike[str] = "var") -> Path | None:
     """Where the inbox lives for a store setting, read with :func:`crest.stores.open_store`'s rules.
 
     A SQLite store (``sqlite:PATH``, ``sqlite:///abs``, a bare path): the same file, so the
     inbox and the tokens are backed up and moved together. A JSON store (``json:PATH``, a path
-    ending ``.json``): ``crest-inbox.sqlite`` next to it. Anything else (``memory:``, a server
+    ending ``.json``): ``crest-inbox.sqlite`` next to it. ``memory:``: ``None``, meaning a
+    temporary file, as short-lived as the store (tests, demos). Anything else (a server
     database): ``fallback_dir/crest-inbox.sqlite``.
     """
     text = os.fspath(store_url)
@@ -127,6 +129,8 @@ def inbox_path(store_url: str | os.PathLike[str], fallback_dir: str | os.PathLik
         return Path(rest)
     if scheme == "json" and rest:
         return Path(rest).parent / _OWN_FILE
+    if scheme == "memory":
+        return None
     return Path(fallback_dir) / _OWN_FILE
 
 
@@ -139,12 +143,15 @@ class Inbox:
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | None,
         *,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 30.0,
     ) -> None:
+        if path is None:
+            # A store that forgets everything at exit gets an inbox that does too.
+            path = Path(tempfile.mkdtemp(prefix="crest-inbox-")) / _OWN_FILE
         self.path = Path(path)
         self.policy = retry or RetryPolicy()
         self.clock = clock

@@ -232,7 +232,10 @@ def receive() -> Any:
     except StoreError:
         log.exception("store unavailable while verifying an event")
         return _answer(503, "unavailable", "try again later")
-    kind = _authenticate(event, installation, st.outgoing_tokens)
+    # Read per request, so an operator may set the config after create_app.
+    configured = current_app.config.get("CREST_OUTGOING_WEBHOOK_TOKENS")
+    tokens = _names(configured) if configured is not None else st.outgoing_tokens
+    kind = _authenticate(event, installation, tokens)
     if kind is None:
         log.info("refused %s for portal %s: application_token does not match", event.name, event.member_id)
         return _answer(401, "invalid_token", "application_token does not match")

@@ -58,7 +58,8 @@ def test_inbox_path_follows_the_store() -> None:
     assert inbox_path("/srv/app/crest.db") == Path("/srv/app/crest.db")
     assert inbox_path("/srv/app/settings.json") == Path("/srv/app/crest-inbox.sqlite")
     assert inbox_path("json:conf/settings.json") == Path("conf/crest-inbox.sqlite")
-    assert inbox_path("memory:", "state") == Path("state/crest-inbox.sqlite")
+    assert inbox_path("memory:") is None
+    assert Inbox(None).path.name == "crest-inbox.sqlite"
     assert inbox_path("postgresql://h/db") == Path("var/crest-inbox.sqlite")
 
 
