@@ -1,0 +1,105 @@
+"""``create_app``: the Flask application a Bitrix24 portal installs and opens.
+
+Templates live in the repository's top-level ``templates/`` (DESIGN.md's layout), found
+relative to this package; that works from a checkout and an editable install (``make
+venv``). A wheel would have to ship them as package data under ``webapp/``, where
+:func:`_template_folder` looks first.
+
+Errors never show a stack trace or a secret: an HTTP error renders ``error.html`` (JSON under
+``/api/``), a :class:`~crest.errors.CrestError` that carries a status (install and frame
+verification) is answered with that status, anything else is logged and answered 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from crest.settings import Settings
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from crest.errors import CrestError
+from crest.stores import open_store
+from crest.stores.base import InstallationStore
+from webapp.extension import CrestState
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("webapp")
+
+#: Bitrix24 form posts are a few KiB; 1 MiB leaves room and stops memory-exhaustion bodies (T23).
+MAX_CONTENT_LENGTH = 1024 * 1024
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _template_folder() -> str:
+    packaged = _PACKAGE / "templates"
+    return str(packaged if packaged.is_dir() else _PACKAGE.parent / "templates")
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error_page(status: int, title: str, message: str) -> tuple[Response | str, int]:
+    if _wants_json():
+        return jsonify({"error": title, "error_description": message}), status
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        # Werkzeug's descriptions are generic; ours (abort(400, "...")) say what was wrong and
+        # never contain request data.
+        return _error_page(status, exc.name, exc.description or "")
+
+    @app.errorhandler(CrestError)
+    def crest_error(exc: CrestError) -> Any:
+        if exc.status is not None and 400 <= exc.status < 500:
+            log.info("refused %s %s: %s", request.method, request.path, exc.code)
+            return _error_page(exc.status, exc.code, exc.description)
+        log.error("failed %s %s: %s", request.method, request.path, exc.code)
+        return _error_page(502, "bad_gateway", "The portal or the OAuth server failed; try again later.")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        # The traceback goes to the server log (tracebacks hold no local values), never out.
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _error_page(500, InternalServerError.name, "Something went wrong on our side.")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: InstallationStore | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Flask:
+    """The app. ``config`` is merged into ``app.config`` before anything reads it (tests, the demo)."""
+    settings = settings or Settings.load()
+    # No static folder: nothing on disk is served, so /settings.json, the store and the logs
+    # cannot be fetched even if they sit next to the code (T3).
+    app = Flask("webapp", template_folder=_template_folder(), static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_CONTENT_LENGTH
+    app.config.update(config or {})
+    # Jinja autoescapes .html by default; templates put data into scripts only through |tojson.
+    app.extensions["crest"] = CrestState(settings=settings, store=store or open_store(settings.store))
+
+    from webapp import events, frames, install, operator, pages, placement
+
+    # Registered first so that it runs last of all after_request hooks (Flask runs them in
+    # reverse), after any middleware that adds its own frame headers.
+    frames.init_app(app)
+    app.register_blueprint(install.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(placement.bp)
+    app.register_blueprint(operator.bp)
+    events.init_app(app)
+    _register_errors(app)
+    return app

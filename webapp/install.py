@@ -1,0 +1,81 @@
+"""``POST /install``: both install kinds, verified before anything is stored (T1, T2, T5).
+
+* API-only apps get ONAPPINSTALL, server to server; the answer is a plain ``OK``.
+* UI apps get the install path POSTed into the iframe (``PLACEMENT=DEFAULT``); the answer is a
+  page that calls ``BX24.installFinish()``, which makes the portal reload into the handler.
+
+:class:`crest.install.Installer` does the verifying, pinning and idempotence; this module
+adds HTTP and what an installed app sets up once: the CRM contact tab placement, and the
+event bindings of :mod:`webapp.events` (through its ``on_installed`` hook, when it has one).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, render_template, request
+
+from crest.errors import CrestError
+from crest.install import parse_install
+from crest.installation import Installation
+from webapp.extension import state
+from webapp.placement import read_form
+
+__all__ = ["bind_placements", "bp"]
+
+log = logging.getLogger("webapp.install")
+
+bp = Blueprint("install", __name__)
+
+#: Placements every installation binds: (code, path under the app, title).
+PLACEMENTS: tuple[tuple[str, str, str], ...] = (
+    ("CRM_CONTACT_DETAIL_TAB", "/placement/crm_contact_tab", "b24-crest"),
+)
+
+
+def _base_url() -> str:
+    # The configured public address; the request's own address only as a fallback, since a
+    # reverse proxy may rewrite it.
+    configured = state().settings.app_base_url
+    return (configured or request.host_url).rstrip("/")
+
+
+def bind_placements(installation: Installation, base_url: str) -> None:
+    """Bind the widgets with the installer's tokens. A failure is logged, never fatal to the install."""
+    client = state().client(installation.member_id)
+    for code, path, title in PLACEMENTS:
+        try:
+            client.call("placement.bind", {"PLACEMENT": code, "HANDLER": base_url + path, "TITLE": title})
+        except CrestError as exc:
+            # Already bound (a reinstall), or the app lacks the placement scope.
+            log.warning("placement.bind %s failed: %s", code, exc.code or type(exc).__name__)
+
+
+def _after_install(app: Flask, installation: Installation) -> None:
+    bind_placements(installation, _base_url())
+    from webapp import events
+
+    hook = getattr(events, "on_installed", None)
+    if callable(hook):
+        try:
+            hook(app, installation)
+        except CrestError as exc:
+            log.warning("binding events failed: %s", exc.code or type(exc).__name__)
+
+
+@bp.post("/install")
+def install() -> Any:
+    crest = state()
+    form = read_form()
+    payload = parse_install(form, request.args.to_dict(flat=True))
+    installation, changed = crest.installer().accept(payload, crest.clock())
+    # The frame headers of this very answer may need the portal just verified (no prior install).
+    g.crest_installed = installation
+    if changed:
+        crest.forget(installation.member_id)
+        _after_install(current_app._get_current_object(), installation)  # type: ignore[attr-defined]
+    log.info("installed on %s (%s, changed=%s)", installation.domain, payload.kind, changed)
+    if payload.kind == "event":
+        return Response("OK", content_type="text/plain; charset=utf-8")
+    return render_template("install.html", domain=installation.domain, bx24_js_url=crest.settings.bx24_js_url)
