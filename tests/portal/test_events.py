@@ -18,7 +18,6 @@ import requests
 from flask import Flask, request
 
 from crest.forms import decode, encode
-from portal.registry import lookup
 from portal.server import ServerThread
 from portal.testing import PortalHandle
 
@@ -321,7 +320,6 @@ def test_bound_handler_receives_a_change_with_tokens(portal: PortalHandle, recei
     assert record["status"] == 200 and record["ok"] and record["url"] == receiver.url("crm")
 
 
-@pytest.mark.skipif(lookup("crm.contact.add") is None, reason="crm.contact.add is not implemented yet")
 def test_crm_contact_add_raises_the_event_end_to_end(portal: PortalHandle, receiver: Receiver) -> None:
     app = install(portal, receiver)
     token = portal.issue_tokens(app["client_id"])["access_token"]
