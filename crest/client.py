@@ -51,6 +51,7 @@ from crest.errors import (
 from crest.forms import encode
 
 if TYPE_CHECKING:
+    from crest.bulk import ManyResults
     from crest.settings import Settings
     from crest.stores.base import InstallationStore
 
@@ -398,6 +399,41 @@ class Client:
             part = BatchResult()
             part.absorb(answer if isinstance(answer, Mapping) else {})
             yield part
+
+    # --- bulk (crest.bulk) ---------------------------------------------------------------------
+
+    def call_many(
+        self,
+        method: str,
+        params_list: Sequence[Mapping[str, Any]],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        **kwargs: Any,
+    ) -> ManyResults:
+        """Call ``method`` once per params, 50 to a batch, paced; results in input order.
+
+        A failed item holds its :class:`CrestError` instead of a result (see
+        :class:`crest.bulk.ManyResults`); a write whose batch got no answer holds an
+        :class:`UnknownOutcomeError` and is never re-sent.
+        """
+        from crest.bulk import call_many
+
+        return call_many(self, method, params_list, progress=progress, **kwargs)
+
+    def list_all(
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        select: Sequence[str] | None = None,
+        filter: Mapping[str, Any] | None = None,
+        parallel: int = 4,
+        **kwargs: Any,
+    ) -> Iterator[Any]:
+        """Every row of a list method exactly once, streamed (keyset chains in parallel)."""
+        from crest.bulk import list_all
+
+        return list_all(self, method, params, select=select, filter=filter, parallel=parallel, **kwargs)
 
     def __repr__(self) -> str:
         return f"Client({self.auth!r})"
