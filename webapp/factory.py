@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from crest.settings import Settings
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
 from crest.errors import CrestError
+from crest.settings import Settings
 from crest.stores import open_store
 from crest.stores.base import InstallationStore
 from webapp.extension import CrestState
@@ -65,13 +65,15 @@ def _register_errors(app: Flask) -> None:
             log.info("refused %s %s: %s", request.method, request.path, exc.code)
             return _error_page(exc.status, exc.code, exc.description)
         log.error("failed %s %s: %s", request.method, request.path, exc.code)
-        return _error_page(502, "bad_gateway", "The portal or the OAuth server failed; try again later.")
+        return _error_page(
+            502, "bad_gateway", "A service the application depends on failed; try again later."
+        )
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:
         # The traceback goes to the server log (tracebacks hold no local values), never out.
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return _error_page(500, InternalServerError.name, "Something went wrong on our side.")
+        return _error_page(500, "Internal Server Error", "Something went wrong on our side.")
 
 
 def create_app(

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
-from crest.settings import Settings
 from flask import Flask
 
+from crest.settings import Settings
 from crest.stores.base import InstallationStore
 from webapp.extension import state
 from webapp.factory import create_app
@@ -89,6 +89,10 @@ class AppHandle:
         query, body = self.frame_fields(**kwargs)
         return self.http.post(self.url + path, params=query, data=body, timeout=30)
 
+    def portal_calls(self) -> list[str]:
+        """Names of the calls the portal has recorded (OAuth ones included) since it was last cleared."""
+        return [str(r["method"]) for r in self.portal.requests()]
+
     def install(self, *, finish: bool = True, **kwargs: Any) -> requests.Response:
         """The UI install: the installer page POSTed with ``PLACEMENT=DEFAULT``.
 
@@ -148,8 +152,8 @@ def running_app(
             "store": "memory:",
         }
         values.update(settings)
-        # env={}: a test or the demo must not pick up the caller's C_REST_* variables.
-        config = Settings.load(env={}, **values)
+        # Not Settings.load(): a test or the demo must not pick up the caller's settings.py or C_REST_* variables.
+        config = Settings(**values)
         app = create_app(config, config={"CREST_EVENTS_WORKER": "thread" if events_worker else "off"})
         server.set_app(app)
         server.start()

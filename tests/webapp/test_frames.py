@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from crest.settings import Settings
 from flask import Flask, Response
 
 from crest.installation import Installation
+from crest.settings import Settings
 from crest.stores import MemoryStore
 from webapp import create_app
 from webapp.testing import AppHandle
@@ -33,7 +33,7 @@ def _app(*installations: Installation, **settings: Any) -> Flask:
         store.save(inst)
     values: dict[str, Any] = {"client_id": "local.test", "secret_key": "k" * 32, "store": "memory:"}
     values.update(settings)
-    return create_app(Settings.load(env={}, **values), store=store, config={"CREST_EVENTS_WORKER": "off"})
+    return create_app(Settings(**values), store=store, config={"CREST_EVENTS_WORKER": "off"})
 
 
 def _csp(resp: Any) -> list[str]:

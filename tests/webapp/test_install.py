@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from _webapp_helpers import rest_calls
 
 from crest.forms import encode
 from crest.installation import Installation
@@ -85,7 +84,7 @@ def test_repeated_ui_install_is_idempotent(app: AppHandle) -> None:
     assert again.status_code == 200
     assert app.store.all_installations() == [first]
     # No second bind either: nothing changed, so nothing is set up again.
-    assert rest_calls(app.portal).count("placement.bind") == 1
+    assert app.portal_calls().count("placement.bind") == 1
 
 
 def test_api_only_app_is_installed_by_the_portals_onappinstall(portal: PortalHandle) -> None:
@@ -150,7 +149,7 @@ def test_forged_first_install_stores_nothing(app: AppHandle) -> None:
     resp = app.http.post(app.url + "/install", params=query, data=body, timeout=30)
     assert resp.status_code == 403
     assert app.store.all_installations() == []
-    assert "placement.bind" not in rest_calls(app.portal)
+    assert "placement.bind" not in app.portal_calls()
 
 
 def test_token_of_another_application_is_refused(app: AppHandle) -> None:
@@ -177,7 +176,7 @@ def test_get_install_is_405(app: AppHandle) -> None:
     resp = app.http.get(app.url + "/install", params={**query, **body}, timeout=30)
     assert resp.status_code == 405
     assert app.store.all_installations() == []
-    assert rest_calls(app.portal) == []
+    assert app.portal_calls() == []
 
 
 def test_second_portal_gets_409_while_pinned(app: AppHandle) -> None:
@@ -251,7 +250,7 @@ def test_late_onappinstall_keeps_the_first_chain(app: AppHandle) -> None:
         resp = _post_event(app, late)
         assert resp.status_code == 200
         assert app.store.all_installations() == [first]
-    assert "oauth.token" not in rest_calls(app.portal)
+    assert "oauth.token" not in app.portal_calls()
 
 
 def test_reinstall_with_a_new_application_token_replaces_the_chain(app: AppHandle) -> None:

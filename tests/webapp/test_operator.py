@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _webapp_helpers import rest_calls
 from click.testing import CliRunner
 
 from crest.stores import open_store
@@ -34,7 +33,7 @@ def test_shows_the_installer_with_the_header_key(operated: AppHandle) -> None:
     assert f'<b class="installer">{_installer_name(operated)}</b>' in resp.text
     assert resp.headers["Cache-Control"] == "no-store"
     assert resp.headers["Referrer-Policy"] == "no-referrer"
-    assert rest_calls(operated.portal) == ["user.get"]
+    assert operated.portal_calls() == ["user.get"]
 
 
 def test_query_key_works_too(operated: AppHandle) -> None:
@@ -47,7 +46,7 @@ def test_missing_or_wrong_key_is_401_without_calls(operated: AppHandle, headers:
     resp = operated.http.get(operated.url + "/operator", headers=headers, timeout=30)
     assert resp.status_code == 401
     assert _installer_name(operated) not in resp.text
-    assert rest_calls(operated.portal) == []
+    assert operated.portal_calls() == []
 
 
 def test_without_a_configured_key_the_page_does_not_exist(installed: AppHandle) -> None:
@@ -64,7 +63,7 @@ def test_expired_tokens_are_renewed(operated: AppHandle) -> None:
     [after] = operated.store.all_installations()
     assert after.access_token != before.access_token
     assert after.refresh_token != before.refresh_token
-    assert rest_calls(operated.portal).count("oauth.token") == 1
+    assert operated.portal_calls().count("oauth.token") == 1
 
 
 def test_dead_chain_is_reported_not_crashed(operated: AppHandle) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from _webapp_helpers import rest_calls
 
 from webapp.testing import AppHandle
 
@@ -23,7 +22,7 @@ def test_outside_bitrix24_explains_and_shows_no_data(installed: AppHandle) -> No
     assert resp.status_code == 200
     assert "open it there" in resp.text
     assert installed.portal.portal.domain not in resp.text
-    assert rest_calls(installed.portal) == []
+    assert installed.portal_calls() == []
 
 
 def test_app_page_shows_the_current_user_not_the_installer(installed: AppHandle) -> None:
@@ -33,7 +32,7 @@ def test_app_page_shows_the_current_user_not_the_installer(installed: AppHandle)
     resp = installed.post_frame("/", user_id=2)
     assert resp.status_code == 200
     assert f'<span id="user-name">{directory.full_name(2)}</span>' in resp.text
-    calls = rest_calls(installed.portal)
+    calls = installed.portal_calls()
     assert calls == ["oauth.app.info", "user.current"]
 
 
@@ -45,7 +44,7 @@ def test_page_token_reads_the_name_with_the_stored_tokens(installed: AppHandle) 
     )
     assert resp.status_code == 200
     assert resp.json() == {"user_id": 2, "name": installed.portal.portal.directory.full_name(2)}
-    assert rest_calls(installed.portal)[-1] == "user.get"
+    assert installed.portal_calls()[-1] == "user.get"
 
 
 @pytest.mark.parametrize("options", ["undefined", "", "[]", '{"any":"28\\/"}'])
@@ -67,7 +66,7 @@ def test_contact_tab_widget_shows_the_contact(installed: AppHandle) -> None:
     assert resp.status_code == 200
     name = f"{contact['NAME']} {contact['LAST_NAME']}".strip()
     assert f'<b id="contact-name">{name}</b>' in resp.text
-    assert rest_calls(installed.portal) == ["oauth.app.info", "crm.contact.get"]
+    assert installed.portal_calls() == ["oauth.app.info", "crm.contact.get"]
 
 
 def test_widget_for_another_placement_or_unknown_code_is_refused(installed: AppHandle) -> None:
@@ -91,7 +90,7 @@ def test_unverified_context_is_401(installed: AppHandle, field: str, value: str)
         resp = installed.http.post(installed.url + path, params=query, data=body, timeout=30)
         assert resp.status_code == 401, path
     # At most the OAuth server was asked; no REST call was made with any token.
-    assert set(rest_calls(installed.portal)) <= {"oauth.app.info"}
+    assert set(installed.portal_calls()) <= {"oauth.app.info"}
 
 
 def test_token_of_another_app_is_401(installed: AppHandle) -> None:
@@ -103,4 +102,4 @@ def test_token_of_another_app_is_401(installed: AppHandle) -> None:
 def test_app_page_before_install_is_401(app: AppHandle) -> None:
     resp = app.post_frame("/")
     assert resp.status_code == 401
-    assert rest_calls(app.portal) == []
+    assert app.portal_calls() == []

@@ -7,14 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _webapp_helpers import rest_calls
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
 
 from crest.client import Client
 from crest.forms import encode
+from crest.settings import Settings
 from portal.testing import PortalHandle
+from webapp import create_app
 from webapp.testing import AppHandle, running_app
 
 pytestmark = pytest.mark.b24portal(contacts=3, limits=False, cost=None)
@@ -121,13 +122,13 @@ def test_anonymous_requests_get_401_and_make_no_calls(
     resp = installed.http.request(verb, installed.url + path, data=form, cookies={"session": "x"}, timeout=30)
     assert resp.status_code == 401
     assert "Traceback" not in resp.text
-    assert rest_calls(installed.portal) == []
+    assert installed.portal_calls() == []
 
 
 def test_cross_site_post_to_the_api_is_refused(installed: AppHandle) -> None:
     resp = installed.http.post(installed.url + "/api/me", data={"x": "1"}, timeout=30)
     assert resp.status_code in {401, 405}
-    assert rest_calls(installed.portal) == []
+    assert installed.portal_calls() == []
 
 
 # --- T18 / T23: hostile bodies get 4xx, never 500 ---------------------------------------------------
@@ -193,7 +194,7 @@ def test_valid_body_with_ambiguous_extras_is_400(
     )
     assert resp.status_code == 400, name
     assert installed.store.all_installations() == [before]
-    assert rest_calls(installed.portal) == []
+    assert installed.portal_calls() == []
 
 
 def test_ten_megabytes_is_413(installed: AppHandle) -> None:
@@ -264,3 +265,37 @@ def test_portal_data_is_rendered_escaped(installed: AppHandle, name: str) -> Non
     assert shown is not None
     assert str(escape(str(shown["NAME"]).strip())) in resp.text
     assert "<'\"&>" not in resp.text
+
+
+# --- errors never show a stack trace --------------------------------------------------------------
+
+
+def test_unexpected_errors_are_generic_pages(caplog: pytest.LogCaptureFixture) -> None:
+    flask_app = create_app(
+        Settings(client_id="local.test", secret_key="k" * 32, store="memory:"),
+        config={"CREST_EVENTS_WORKER": "off"},
+    )
+
+    @flask_app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError(SENTINEL)
+
+    @flask_app.get("/api/boom")
+    def api_boom() -> str:
+        raise RuntimeError(SENTINEL)
+
+    client = flask_app.test_client()
+    page = client.get("/boom")
+    assert page.status_code == 500
+    assert page.mimetype == "text/html"
+    api = client.get("/api/boom")
+    assert api.status_code == 500
+    assert api.is_json
+    missing = client.get("/api/nothing")
+    assert (missing.status_code, missing.is_json) == (404, True)
+    for resp in (page, api, missing):
+        text = resp.get_data(as_text=True)
+        assert SENTINEL not in text
+        assert "Traceback" not in text
+    # The server log keeps the traceback for the operator.
+    assert any(r.exc_info for r in caplog.records if r.name == "webapp")

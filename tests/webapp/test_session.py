@@ -6,10 +6,10 @@ import re
 from typing import Any
 
 import pytest
-from crest.settings import Settings
 from flask import Flask
 
 from crest.installation import Installation
+from crest.settings import Settings
 from crest.stores import MemoryStore
 from webapp import create_app
 from webapp.extension import state
@@ -108,7 +108,7 @@ def _app(clock: Clock, client_id: str = "local.app") -> Flask:
             expires=None,
         )
     )
-    settings = Settings.load(env={}, client_id=client_id, secret_key="s" * 32, store="memory:")
+    settings = Settings(client_id=client_id, secret_key="s" * 32, store="memory:")
     app = create_app(settings, store=store, config={"CREST_EVENTS_WORKER": "off"})
     state(app).clock = clock
     return app
