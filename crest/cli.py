@@ -15,6 +15,8 @@ import click
 LAZY_COMMANDS: dict[str, str] = {
     "portal": "portal.cli:portal_command",
     "call": "crest.cli_call:call_command",
+    "export": "crest.cli_bulk:export_command",
+    "import": "crest.cli_bulk:import_command",
     "demo": "webapp.cli:demo_command",
     "reset-install": "webapp.cli:reset_install_command",
     "worker": "webapp.worker_cli:worker_command",
