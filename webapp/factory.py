@@ -84,6 +84,9 @@ def create_app(
 ) -> Flask:
     """The app. ``config`` is merged into ``app.config`` before anything reads it (tests, the demo)."""
     settings = settings or Settings.load()
+    if not settings.secret_key:
+        # Page tokens then die with the process and differ between worker processes.
+        log.warning("secret_key is not set: page tokens use a per-process random key (set CREST_SECRET_KEY)")
     # No static folder: nothing on disk is served, so /settings.json, the store and the logs
     # cannot be fetched even if they sit next to the code (T3).
     app = Flask("webapp", template_folder=_template_folder(), static_folder=None)

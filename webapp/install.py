@@ -20,7 +20,7 @@ from crest.errors import CrestError
 from crest.install import parse_install
 from crest.installation import Installation
 from webapp.extension import state
-from webapp.placement import read_form
+from webapp.placement import read_form, read_query
 
 __all__ = ["bind_placements", "bp"]
 
@@ -68,7 +68,7 @@ def _after_install(app: Flask, installation: Installation) -> None:
 def install() -> Any:
     crest = state()
     form = read_form()
-    payload = parse_install(form, request.args.to_dict(flat=True))
+    payload = parse_install(form, read_query())
     installation, changed = crest.installer().accept(payload, crest.clock())
     # The frame headers of this very answer may need the portal just verified (no prior install).
     g.crest_installed = installation

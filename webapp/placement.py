@@ -18,7 +18,7 @@ from crest.forms import decode
 from crest.placement import FrameAuth, VerifiedFrame, check_field_names, parse_frame, verify_frame
 from webapp.extension import state
 
-__all__ = ["bp", "frame_client", "full_name", "read_form", "verified_frame"]
+__all__ = ["bp", "frame_client", "full_name", "read_form", "read_query", "verified_frame"]
 
 bp = Blueprint("placement", __name__)
 
@@ -43,11 +43,22 @@ def read_form() -> dict[str, Any]:
     return form
 
 
+def read_query() -> dict[str, Any]:
+    """The query string, read by the same rules as the body (``?DOMAIN=a&DOMAIN=b`` is a 400)."""
+    raw = request.query_string
+    try:
+        query = decode(raw, max_depth=FORM_DEPTH)
+        check_field_names(raw)
+    except FormError as exc:
+        abort(400, exc.description)
+    return query
+
+
 def verified_frame() -> VerifiedFrame:
     """The posted iframe context, verified against the store and the OAuth server (T6)."""
     crest = state()
     form = read_form()
-    context = parse_frame(form, request.args.to_dict(flat=True))
+    context = parse_frame(form, read_query())
     installation = crest.store.find(context.member_id)
     return verify_frame(context, installation, crest.oauth(), crest.settings.client_id or "")
 

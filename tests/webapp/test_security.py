@@ -164,6 +164,17 @@ POISON: list[tuple[str, bytes]] = [
 ]
 
 
+@pytest.mark.parametrize("route", ["/install", "/"])
+def test_duplicated_query_fields_are_400(installed: AppHandle, route: str) -> None:
+    query, body = _genuine(installed)
+    url = f"{installed.url}{route}?DOMAIN={query['DOMAIN']}&DOMAIN=evil.example"
+    resp = installed.http.post(
+        url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30
+    )
+    assert resp.status_code == 400
+    assert installed.portal_calls() == []
+
+
 @pytest.mark.parametrize("route", ["/install", "/", "/placement/crm_contact_tab"])
 @pytest.mark.parametrize(("name", "body"), HOSTILE, ids=[n for n, _ in HOSTILE])
 def test_hostile_bodies_are_400(installed: AppHandle, route: str, name: str, body: bytes) -> None:
