@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +74,7 @@ def test_secrets_appear_in_no_response_log_or_store(
             assert secret not in text
         assert secret not in logged
     stored = path.read_bytes()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert client_secret.encode() not in stored
     assert SENTINEL.encode() not in stored
 
