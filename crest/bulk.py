@@ -235,7 +235,7 @@ def call_many(
     futures: dict[Future[dict[int, Any]], list[int]] = {}
     reported: set[Future[dict[int, Any]]] = set()
 
-    def deliver(fut: Future[dict[int, Any]]) -> None:
+    def deliver(fut: Future[dict[int, Any]], report: bool = True) -> None:
         nonlocal done
         reported.add(fut)
         indices = futures[fut]
@@ -245,7 +245,7 @@ def call_many(
         done += len(indices)
         if on_chunk is not None:
             on_chunk(indices, [out[i] for i in indices])
-        if progress is not None:
+        if progress is not None and report:
             progress(done, total)
 
     try:
@@ -264,10 +264,8 @@ def call_many(
         pool.shutdown(wait=True, cancel_futures=True)
         for fut in futures:
             if fut not in reported and fut.done() and not fut.cancelled() and fut.exception() is None:
-                try:
-                    deliver(fut)
-                except Exception:  # noqa: S112 - the original exception is the one to raise
-                    continue
+                # No progress calls here: the callback may be what raised.
+                deliver(fut, report=False)
         raise
     finally:
         pool.shutdown(wait=True)
