@@ -8,8 +8,10 @@ receive (events, iframe context) is read exactly as PHP reads it.
 :func:`decode` returns PHP arrays as JSON would show them: an array whose keys are exactly
 ``0..n-1`` in order becomes a ``list``; any other array becomes a ``dict`` with ``str`` keys.
 Unlike PHP it refuses, with :class:`~crest.errors.FormError`, what PHP would silently drop or
-mangle: bodies over the size limit, too many fields, nesting deeper than the limit, and bytes
-that are not UTF-8.
+mangle: bodies over the size limit, too many fields, nesting deeper than the limit, bytes
+that are not UTF-8, and raw NUL bytes (PHP stops reading the body there). A ``%00`` inside a
+field name is read as PHP reads it: the name ends there. ``tests/crest/test_forms.py``
+compares both functions with the real PHP on generated inputs.
 """
 
 from __future__ import annotations
@@ -32,10 +34,13 @@ MAX_LENGTH = 8 * 1024 * 1024
 MAX_FIELDS = 1000
 MAX_DEPTH = 64
 
-# PHP's urlencode leaves only these unescaped (RFC 1738 flavour: space is '+', '~' is escaped).
+# PHP's urlencode leaves only ASCII letters, digits and these unescaped (RFC 1738 flavour: space
+# is '+'). Python's quote never escapes '~' (RFC 3986 unreserved), PHP does: see _php_urlencode.
 _SAFE = "-_."
 _PHP_INT_KEY = re.compile(r"-?[1-9][0-9]*|0\Z")
 _PHP_INT_MAX = 2**63 - 1
+# C's isspace() in the "C" locale, which php_register_variable_ex uses inside brackets.
+_PHP_INDEX_SPACE = frozenset(" \t\n\v\f\r")
 
 
 def php_scalar(value: Any) -> str | None:
@@ -68,6 +73,13 @@ def _php_float(value: float) -> str:
     if math.isinf(value):
         return "INF" if value > 0 else "-INF"
     text = format(value, ".14G")
+    magnitude = abs(value)
+    if 1e14 <= magnitude < 1e15 and magnitude.is_integer() and int(magnitude) % 20 == 5:
+        # A 15-digit integer exactly halfway between two 14-digit values, rounding down to an
+        # even last digit: PHP's dtoa takes its integer shortcut here and keeps the trailing
+        # zeros that %G normally strips (908353235056305.0 -> "9.0835323505630E+14").
+        digits = str(int(magnitude) // 10)
+        return f"{'-' if value < 0 else ''}{digits[0]}.{digits[1:]}E+14"
     if "E" not in text:
         return text
     mantissa, exponent = text.split("E")
@@ -77,10 +89,20 @@ def _php_float(value: float) -> str:
     return f"{mantissa}E{'+' if exp >= 0 else '-'}{abs(exp)}"
 
 
+def _php_array_key(key: Any) -> str:
+    """A Python mapping key as PHP would store it in an array."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, float) and math.isfinite(key):
+        # PHP truncates float array keys towards zero (1.5 -> 1).
+        return str(int(key))
+    return php_scalar(key) or ""
+
+
 def _items(value: Mapping[Any, Any] | Sequence[Any]) -> Iterator[tuple[str, Any]]:
     if isinstance(value, Mapping):
         for key, item in value.items():
-            yield (php_scalar(key) or "") if not isinstance(key, str) else key, item
+            yield _php_array_key(key), item
     else:
         for index, item in enumerate(value):
             yield str(index), item
@@ -118,9 +140,12 @@ def encode(params: Mapping[Any, Any] | Sequence[Any] | None) -> str:
     """
     if not params:
         return ""
-    return "&".join(
-        f"{quote_plus(k, safe=_SAFE)}={quote_plus(v, safe=_SAFE)}" for k, v in encode_pairs(params)
-    )
+    return "&".join(f"{_php_urlencode(k)}={_php_urlencode(v)}" for k, v in encode_pairs(params))
+
+
+def _php_urlencode(text: str) -> str:
+    """PHP's ``urlencode``: like ``quote_plus`` but '~' is escaped too."""
+    return quote_plus(text, safe=_SAFE).replace("~", "%7E")
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -133,14 +158,36 @@ def _php_key(text: str) -> int | str:
     return text
 
 
-def _next_index(array: dict[int | str, Any]) -> int:
-    ints = [k for k in array if isinstance(k, int)]
-    return max(max(ints) + 1, 0) if ints else 0
+class _PhpArray(dict[int | str, Any]):
+    """A PHP array while decoding: a dict that remembers PHP's next free integer key.
+
+    PHP keeps that counter instead of searching the keys: it is one more than the largest
+    integer key ever inserted (negative keys included, so ``a[-5]=x&a[]=y`` gives -4), 0 for
+    an array without integer keys, and it sticks at PHP_INT_MAX, where ``[]`` finds the key
+    taken and the field is dropped.
+    """
+
+    __slots__ = ("next_free",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.next_free: int | None = None
+
+    def put(self, key: int | str, value: Any) -> None:
+        self[key] = value
+        if isinstance(key, int) and (self.next_free is None or key >= self.next_free):
+            self.next_free = min(key + 1, _PHP_INT_MAX)
+
+    def append_key(self) -> int | None:
+        """The key ``[]`` would use, or ``None`` when PHP would drop the field."""
+        key = 0 if self.next_free is None else self.next_free
+        return None if key in self else key
 
 
 def _split_name(name: str, max_depth: int) -> tuple[str, list[str | None]] | None:
     """Split ``a[b][]`` into (``a``, [``b``, None]) the way php_register_variable_ex does."""
-    name = name.lstrip(" ")
+    # PHP parses the name as a C string: everything from a NUL byte on is ignored.
+    name = name.partition("\0")[0].lstrip(" ")
     bracket = name.find("[")
     base = name if bracket < 0 else name[:bracket]
     base = base.replace(" ", "_").replace(".", "_")
@@ -154,7 +201,10 @@ def _split_name(name: str, max_depth: int) -> tuple[str, list[str | None]] | Non
         if len(indices) + 1 > max_depth:
             raise FormError(f"form field {base!r} is nested deeper than {max_depth} levels")
         start = pos + 1
-        close = name.find("]", start)
+        # PHP skips one whitespace character before looking for "]": "a[ ]" appends like
+        # "a[]", while "a[  ]" and "a[ x]" keep their spaces in the key.
+        probe = start + 1 if name[start : start + 1] in _PHP_INDEX_SPACE else start
+        close = name.find("]", probe)
         if close < 0:
             if not indices:
                 # An unterminated first bracket is not an index: it becomes part of the name.
@@ -163,8 +213,7 @@ def _split_name(name: str, max_depth: int) -> tuple[str, list[str | None]] | Non
                     rest = rest.replace(ch, "_")
                 return base + "_" + rest, []
             return base, indices
-        index = name[start:close]
-        indices.append(index if index else None)
+        indices.append(None if close == probe else name[start:close])
         pos = close + 1
         if pos >= len(name) or name[pos] != "[":
             return base, indices
@@ -195,31 +244,49 @@ def decode(
     max_depth: int = MAX_DEPTH,
 ) -> dict[str, Any]:
     """``parse_str(body)`` as PHP does it, with limits instead of silent truncation."""
-    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    if isinstance(body, str):
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError as exc:  # lone surrogates cannot come from a real body
+            raise FormError("form data is not valid Unicode text") from exc
+    else:
+        raw = bytes(body)
     if len(raw) > max_length:
         raise FormError(f"form body is larger than {max_length} bytes")
-    root: dict[int | str, Any] = {}
+    if b"\0" in raw:
+        # PHP reads the body as a C string and silently ignores everything after a raw NUL.
+        raise FormError("form body contains a NUL byte")
+    root = _PhpArray()
     for name, value in _pairs(raw, max_fields):
         split = _split_name(name, max_depth)
         if split is None:
             continue
         base, indices = split
-        target = root
-        key: int | str | None = _php_key(base)
-        for index in indices:
-            if key is None:
-                key = _next_index(target)
-            child = target.get(key)
-            if not isinstance(child, dict):
-                child = {}
-                target[key] = child
-            target = child
-            key = None if index is None else _php_key(index)
-        if key is None:
-            key = _next_index(target)
-        target[key] = value
+        _store(root, _php_key(base), indices, value)
     result = _to_json_shape(root)
     return result if isinstance(result, dict) else {str(i): v for i, v in enumerate(result)}
+
+
+def _store(root: _PhpArray, key: int | str, indices: list[str | None], value: str) -> None:
+    target = root
+    slot: int | str | None = key
+    for index in indices:
+        if slot is None:
+            slot = target.append_key()
+            if slot is None:
+                return
+        child = target.get(slot)
+        if not isinstance(child, _PhpArray):
+            # A scalar under this name is replaced by an array, as in PHP.
+            child = _PhpArray()
+            target.put(slot, child)
+        target = child
+        slot = None if index is None else _php_key(index)
+    if slot is None:
+        slot = target.append_key()
+        if slot is None:
+            return
+    target.put(slot, value)
 
 
 def _to_json_shape(array: dict[int | str, Any]) -> dict[str, Any] | list[Any]:
