@@ -1,29 +1,48 @@
-"""``Settings``: CRest's ``settings.php`` constants, and ours, in one frozen record.
+"""Configuration: CRest's ``settings.php`` constants, plus what the Python kit needs.
 
-Precedence, lowest first: defaults < a ``settings.py`` file (its ``C_REST_*`` and ``CREST_*``
-constants) < environment variables (``CREST_*``, or the ``C_REST_*`` names) < keyword
-arguments to :meth:`Settings.load`.
+Where a value comes from, lowest to highest precedence:
+
+1. the defaults of :class:`Settings`;
+2. a ``settings.py`` file: its UPPER_CASE ``C_REST_*`` (CRest's names) and ``CREST_*`` constants.
+   It is executed like any Python module, since it is the operator's own configuration;
+3. environment variables: ``CREST_<FIELD>`` (``CREST_WEB_HOOK_URL``, ``CREST_CLIENT_SECRET``,
+   ``CREST_CA_BUNDLE``, ``CREST_STORE``...) and CRest's ``C_REST_*`` names;
+4. keyword arguments of :meth:`Settings.load`.
+
+Every value is checked when the object is built, so a bad setting fails at start-up with a
+:class:`~crest.errors.ConfigError` that names it, not at the first request. One CRest constant
+is refused outright: ``C_REST_IGNORE_SSL`` turns TLS certificate checks off, which hands the
+tokens to anyone on the network path; ``ca_bundle`` is the safe way to trust a private CA.
 """
 
 from __future__ import annotations
 
 import codecs
 import dataclasses
+import difflib
 import os
+import re
 import runpy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from crest.errors import ConfigError
+from crest.installation import mask_secret
 
 __all__ = ["Settings"]
 
-_TRUE = {"1", "true", "yes", "on", "y"}
-_FALSE = {"0", "false", "no", "off", "n", ""}
+Mode = Literal["webhook", "oauth"]
 
-#: CRest's constant names for our fields (read from settings.py and from the environment).
+_TRUE = frozenset({"1", "true", "yes", "on", "y"})
+_FALSE = frozenset({"0", "false", "no", "off", "n", ""})
+_PLANS = ("standard", "enterprise")
+# /rest/{user_id}/{secret}/: the shape of every Bitrix24 incoming-webhook URL.
+_WEBHOOK_PATH = re.compile(r"(?P<prefix>.*/rest/\d+/)(?P<secret>[^/]+)/\Z")
+
+# CRest's constant for each field that has one; every field is also CREST_<FIELD>.
 _CREST_NAMES = {
     "web_hook_url": "C_REST_WEB_HOOK_URL",
     "client_id": "C_REST_CLIENT_ID",
@@ -38,65 +57,114 @@ _CREST_NAMES = {
 
 @dataclass(frozen=True)
 class Settings:
-    # --- CRest's constants -------------------------------------------------------------------
+    """All settings of the client, the web application and the local portal's client side.
+
+    Build it with :meth:`load` (files and environment) or directly (values only, still checked).
+    ``repr()`` masks the secrets, so a settings object can be logged.
+    """
+
+    # --- CRest's constants ---------------------------------------------------------------
+    #: C_REST_WEB_HOOK_URL: an incoming webhook, ``https://portal/rest/{user_id}/{secret}/``.
+    #: A missing final "/" is added, as CRest appends the method name directly.
     web_hook_url: str | None = None
+    #: C_REST_CLIENT_ID / C_REST_CLIENT_SECRET: the local application's OAuth credentials.
     client_id: str | None = None
-    client_secret: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    #: C_REST_CURRENT_ENCODING: the calling site's charset (e.g. "windows-1251"); see crest.encoding.
     current_encoding: str | None = None
+    #: C_REST_BLOCK_LOG: no log files at all.
     block_log: bool = False
+    #: C_REST_LOGS_DIR: where log files go; unset means no log files (CRest's default folder
+    #: sits next to the code, usually inside the web root).
     logs_dir: str | None = None
+    #: C_REST_LOG_TYPE_DUMP: log files as a Python repr (.txt) instead of JSON.
     log_type_dump: bool = False
+    #: C_REST_IGNORE_SSL: accepted only as false; true is refused (use ca_bundle).
     ignore_ssl: bool = False
-    # --- ours ---------------------------------------------------------------------------------
-    oauth_token_url: str = "https://oauth.bitrix.info/oauth/token/"  # noqa: S105 - a URL, not a secret
+
+    # --- ours ----------------------------------------------------------------------------
+    #: Bitrix24's OAuth server: token requests.
+    oauth_token_url: str = "https://oauth.bitrix.info/oauth/token/"  # noqa: S105 - a URL, not a password
+    #: The OAuth server's REST endpoint, where ``app.info`` verifies an installation's tokens.
     oauth_server_endpoint: str = "https://oauth.bitrix.info/rest/"
+    #: A CA bundle (file or directory) for portals with a private CA; None: the system's.
     ca_bundle: str | None = None
+    #: The installation store: "sqlite:PATH", "json:PATH", "memory:"... Relative paths are
+    #: relative to the working directory; keep the store outside any web-served folder.
     store: str = "sqlite:var/crest.sqlite"
+    #: Seconds to wait for a connection, and then for the answer (Bitrix24 lets a method run
+    #: for up to a minute).
     connect_timeout: float = 5.0
     read_timeout: float = 65.0
-    secret_key: str = ""
-    operator_key: str = ""
-    app_base_url: str = ""
+    #: Signs the web application's page tokens; required by the web application.
+    secret_key: str = field(default="", repr=False)
+    #: Opens the web application's operator pages; empty means those pages do not exist.
+    operator_key: str = field(default="", repr=False)
+    #: The web application's public base URL (handler and event URLs are built from it).
+    app_base_url: str | None = None
+    #: Where pages load BX24.js from.
     bx24_js_url: str = "//api.bitrix24.com/api/v1/"
+    #: Extra origins allowed to frame the application (on-premise portals), e.g. "https://b24.corp".
     frame_ancestors: tuple[str, ...] = ()
-    allow_http_portals: bool = False
-    outgoing_webhook_tokens: tuple[str, ...] = ()
-    events_worker: bool = True
-    inbox: str | None = None
+    #: Time scale of the local portal's limits (2.0 = twice as fast); 1.0 is Bitrix24's.
     speed: float = 1.0
+    #: The portal's plan, which sets Bitrix24's request-rate limits.
     plan: str = "standard"
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Accept http:// portal endpoints in install deliveries: for the local portal only.
+    allow_http_portals: bool = False
+    #: Tokens of the portal's outgoing webhooks that the events endpoint accepts (secrets).
+    outgoing_webhook_tokens: tuple[str, ...] = field(default=(), repr=False)
+    #: "thread": the web process runs the event handlers; "off": a separate ``crest worker`` does.
+    events_worker: str = "thread"
+    #: The events inbox database; None: next to the store.
+    inbox: str | None = None
+
+    _SECRETS: ClassVar[tuple[str, ...]] = ("client_secret", "secret_key", "operator_key")
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = _coerce(f.name, f.type, getattr(self, f.name), f"setting {f.name!r}")
+            object.__setattr__(self, f.name, value)
+        self._check()
+
+    def _check(self) -> None:
         if self.ignore_ssl:
             raise ConfigError(
-                "C_REST_IGNORE_SSL turns off TLS certificate checks, which lets anyone on the path read "
-                "and change your tokens; b24-crest refuses it. Give the portal's CA bundle instead "
-                "(CREST_CA_BUNDLE / ca_bundle=)."
+                "C_REST_IGNORE_SSL is true: that turns TLS certificate checks off, so anyone on the "
+                "network path could read or change the requests and their tokens. Remove it; for a "
+                "portal with a private or self-signed CA set ca_bundle (CREST_CA_BUNDLE) to its CA file."
             )
         if self.web_hook_url is not None:
-            url = self.web_hook_url.strip()
-            if url and not url.startswith(("https://", "http://")):
-                raise ConfigError(
-                    "C_REST_WEB_HOOK_URL must be an https:// URL like https://portal/rest/1/secret/"
-                )
-            if url and not url.endswith("/"):
-                url += "/"
-            object.__setattr__(self, "web_hook_url", url or None)
-        if self.current_encoding:
+            object.__setattr__(self, "web_hook_url", _webhook_url(self.web_hook_url))
+        if self.current_encoding is not None:
             try:
                 codecs.lookup(self.current_encoding)
             except LookupError:
                 raise ConfigError(
-                    f"C_REST_CURRENT_ENCODING: unknown encoding {self.current_encoding!r}"
+                    f"current_encoding (C_REST_CURRENT_ENCODING) {self.current_encoding!r} is not an "
+                    "encoding Python knows; use a name such as 'windows-1251' or 'utf-8'"
                 ) from None
-        if self.plan not in {"standard", "enterprise"}:
-            raise ConfigError("CREST_PLAN must be standard or enterprise")
-        if self.speed <= 0:
-            raise ConfigError("CREST_SPEED must be positive")
+        for name in ("oauth_token_url", "oauth_server_endpoint"):
+            _http_url(name, getattr(self, name), require_https=not self.allow_http_portals)
+        if self.app_base_url is not None:
+            _http_url("app_base_url", self.app_base_url, require_https=False)
+        if self.ca_bundle is not None and not os.path.exists(self.ca_bundle):
+            raise ConfigError(f"ca_bundle {self.ca_bundle!r} does not exist")
+        if not self.store:
+            raise ConfigError("store must not be empty (e.g. 'sqlite:var/crest.sqlite')")
+        for name in ("connect_timeout", "read_timeout", "speed"):
+            value = getattr(self, name)
+            if not value > 0 or value == float("inf"):
+                raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
+        if self.events_worker.lower() not in ("thread", "off"):
+            raise ConfigError(f"events_worker must be 'thread' or 'off', not {self.events_worker!r}")
+        if self.plan not in _PLANS:
+            raise ConfigError(f"plan must be one of {', '.join(_PLANS)}, not {self.plan!r}")
 
     @property
-    def mode(self) -> str | None:
+    def mode(self) -> Mode | None:
+        """ "webhook" with a webhook URL (it wins, as in CRest), "oauth" with client id and
+        secret, otherwise None (not configured for REST calls)."""
         if self.web_hook_url:
             return "webhook"
         if self.client_id and self.client_secret:
@@ -104,19 +172,23 @@ class Settings:
         return None
 
     def __repr__(self) -> str:
-        shown = []
+        parts = []
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in {"client_secret", "secret_key", "operator_key"} and value:
-                value = "***"
+            if f.name in self._SECRETS and value:
+                shown = repr(mask_secret(value))
             elif f.name == "web_hook_url" and value:
-                from crest.auth import mask_url
+                shown = repr(_mask_webhook(value))
+            elif f.name == "outgoing_webhook_tokens":
+                shown = repr(tuple(mask_secret(t) for t in value))
+            else:
+                shown = repr(value)
+            parts.append(f"{f.name}={shown}")
+        return f"Settings({', '.join(parts)})"
 
-                value = mask_url(value)
-            elif f.name == "outgoing_webhook_tokens" and value:
-                value = ("***",) * len(value)
-            shown.append(f"{f.name}={value!r}")
-        return f"Settings({', '.join(shown)})"
+    __str__ = __repr__
+
+    # --- loading -------------------------------------------------------------------------
 
     @classmethod
     def load(
@@ -126,60 +198,153 @@ class Settings:
         env: Mapping[str, str] | None = None,
         **overrides: Any,
     ) -> Settings:
-        """Settings from defaults, ``settings.py`` (``path``, or ``./settings.py`` if present), env, kwargs."""
+        """Defaults < ``settings.py`` at ``path`` < environment < ``overrides``.
+
+        ``path`` None reads ``./settings.py`` when it exists; a given path must exist. ``env``
+        None reads ``os.environ``; pass ``{}`` to ignore the environment (tests, demos).
+        ``overrides`` use the field names (``client_id=...``); None values are ignored, so
+        optional command-line options can be passed through as they are.
+        """
         values: dict[str, Any] = {}
-        file = Path(path) if path is not None else Path("settings.py")
-        if path is not None and not file.is_file():
-            raise ConfigError(f"settings file not found: {file}")
-        if file.is_file():
-            try:
-                namespace = runpy.run_path(str(file))
-            except Exception as exc:  # the user's own file: say where it broke
-                raise ConfigError(f"cannot read {file}: {type(exc).__name__}: {exc}") from exc
-            values.update(_from_constants(namespace, str(file)))
-        values.update(_from_constants(os.environ if env is None else env, "environment"))
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(overrides) - names
-        if unknown:
-            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
-        values.update({k: v for k, v in overrides.items() if v is not None or k in {"ca_bundle"}})
+        if path is None:
+            default = Path("settings.py")
+            if default.is_file():
+                values.update(_from_file(default))
+        else:
+            if not Path(path).is_file():
+                raise ConfigError(f"settings file {os.fspath(path)!r} does not exist")
+            values.update(_from_file(Path(path)))
+        values.update(_from_mapping(os.environ if env is None else env, "environment variable", strict=False))
+        known = {f.name for f in dataclasses.fields(cls)}
+        for name, value in overrides.items():
+            if name not in known:
+                raise ConfigError(f"unknown setting {name!r}{_did_you_mean(name, known)}")
+            if value is not None:
+                values[name] = value
         return cls(**values)
 
 
-def _convert(name: str, kind: Any, raw: Any, source: str) -> Any:
-    label = f"{name.upper()} in {source}"
-    text_kind = str(kind)
-    if "bool" in text_kind:
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ConfigError(f"{label}: expected a yes/no value, got {raw!r}")
-    if "float" in text_kind:
-        try:
-            return float(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{label}: expected a number, got {raw!r}") from None
-    if "tuple" in text_kind:
-        if isinstance(raw, list | tuple):
-            return tuple(str(x) for x in raw)
-        return tuple(part.strip() for part in str(raw).replace(",", " ").split() if part.strip())
-    if "Mapping" in text_kind:
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{label}: expected a mapping")
-        return dict(raw)
-    return None if raw is None else str(raw)
+# --- helpers ------------------------------------------------------------------------------
 
 
-def _from_constants(source: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _names() -> dict[str, str]:
+    """Every accepted constant or variable name -> field name."""
+    names = {f"CREST_{f.name.upper()}": f.name for f in dataclasses.fields(Settings)}
+    names.update({const: name for name, const in _CREST_NAMES.items()})
+    return names
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        namespace = runpy.run_path(os.fspath(path), run_name="crest_settings")
+    except Exception as exc:
+        raise ConfigError(
+            f"settings file {os.fspath(path)!r} failed to run: {type(exc).__name__}: {exc}"
+        ) from exc
+    constants = {k: v for k, v in namespace.items() if re.fullmatch(r"(C_REST|CREST)_[A-Z0-9_]+", k)}
+    return _from_mapping(constants, f"{os.fspath(path)}:", strict=True)
+
+
+def _from_mapping(source: Mapping[str, Any], where: str, *, strict: bool) -> dict[str, Any]:
+    """Field values from constants/variables. ``strict``: an unknown C_REST_* name is an error
+    (a typo in settings.py would otherwise be silently ignored). Other CREST_* names belong to
+    other parts of the kit (CREST_EVENTS_WORKER...) and are left alone."""
+    names = _names()
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(Settings):
-        if f.name == "extra":
+    origin: dict[str, str] = {}
+    for key, value in source.items():
+        name = names.get(key)
+        if name is None:
+            if strict and key.startswith("C_REST_"):
+                raise ConfigError(f"{where} {key} is not a CRest setting{_did_you_mean(key, names)}")
             continue
-        for key in (_CREST_NAMES.get(f.name), f"CREST_{f.name.upper()}"):
-            if key and key in source:
-                out[f.name] = _convert(key, f.type, source[key], where)
+        if name in out and out[name] != value:
+            raise ConfigError(f"{where} {origin[name]} and {key} are both set, to different values; keep one")
+        label = f"{where} {key}"
+        ftype = next(f.type for f in dataclasses.fields(Settings) if f.name == name)
+        out[name] = _coerce(name, ftype, value, label)
+        origin[name] = key
     return out
+
+
+def _did_you_mean(name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _coerce(name: str, ftype: Any, value: Any, label: str) -> Any:
+    """``value`` as the field's type; strings from files and the environment are parsed."""
+    kind = str(ftype)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        raise ConfigError(f"{label} must be a boolean (1/0, true/false, yes/no, on/off), not {value!r}")
+    if kind == "float":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{label} must be a number, not {value!r}")
+    if kind == "tuple[str, ...]":
+        items = value.replace(",", " ").split() if isinstance(value, str) else value
+        if isinstance(items, list | tuple) and all(isinstance(i, str) for i in items):
+            return tuple(items)
+        raise ConfigError(f"{label} must be a list of strings or a comma-separated string, not {value!r}")
+    if kind == "str | None":
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # an empty variable means "not set"
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, str):
+            return value.strip()
+        raise ConfigError(f"{label} must be a string, not {type(value).__name__}")
+    if kind == "str":
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        if isinstance(value, str):
+            return value.strip()
+        raise ConfigError(f"{label} must be a string, not {type(value).__name__}")
+    raise AssertionError(f"no coercion for {name}: {kind}")  # a field added without one
+
+
+def _webhook_url(url: str) -> str:
+    if not url.endswith("/"):
+        url += "/"  # CRest appends "method.json" to it directly
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(
+            "web_hook_url (C_REST_WEB_HOOK_URL) must be an http(s) URL such as https://portal/rest/1/secret/"
+        )
+    if parts.query or parts.fragment or not _WEBHOOK_PATH.fullmatch(parts.path):
+        raise ConfigError(
+            "web_hook_url (C_REST_WEB_HOOK_URL) must look like https://portal/rest/{user_id}/{secret}/ "
+            f"(got {_mask_webhook(url)!r})"
+        )
+    return url
+
+
+def _mask_webhook(url: str) -> str:
+    match = _WEBHOOK_PATH.fullmatch(url)
+    if match is None:
+        # Not the usual shape: keep the scheme and host only; the rest may be the secret.
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "…"
+    return match.group("prefix") + mask_secret(match.group("secret")) + "/"
+
+
+def _http_url(name: str, url: str, *, require_https: bool) -> None:
+    parts = urlsplit(url)
+    # Plain http to loopback never leaves the machine (the local portal); anywhere else it
+    # would carry client_secret and tokens in clear text.
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    allowed = ("https",) if require_https and not loopback else ("https", "http")
+    if parts.scheme not in allowed or not parts.hostname:
+        need = "an https:// URL" if "http" not in allowed else "an http(s):// URL"
+        raise ConfigError(f"{name} must be {need}, not {url!r}")
