@@ -101,8 +101,10 @@ def run_contender(module: str, args: Sequence[str], ca_bundle: str | None, cap: 
         }
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        return {"ok": False, "wall": time.monotonic() - started, "error": " / ".join(tail)[:300]}
+        # The distinct exception lines (root causes come first in a chained traceback).
+        causes = re.findall(r"^([\w.]+(?:Error|Exception)\b.*)$", proc.stderr or proc.stdout, re.M)
+        distinct = list(dict.fromkeys(c[:160] for c in causes))[:3]
+        return {"ok": False, "wall": time.monotonic() - started, "error": " / ".join(distinct)[:480]}
     return json.loads(lines[-1])  # type: ignore[no-any-return]
 
 

@@ -104,6 +104,8 @@ def write_export(res: dict[str, dict[str, Any]], n: int, speed: float, parallel:
     for name in EXPORTERS:
         r = res[name]
         ratio = f"{r['wall'] / ours['wall']:.2f}" if r.get("wall") and ours.get("wall") else "—"
+        if not r.get("ok") and not r.get("timeout"):
+            ratio = "—"  # the time to a failure is no speed
         if r.get("timeout"):
             ratio = f"> {ratio}"
         once = (
@@ -163,6 +165,8 @@ def write_import(res: dict[str, dict[str, Any]], n: int, speed: float) -> None:
         r = res[name]
         ratio = f"{r['wall'] / ours['wall']:.2f}" if r.get("wall") and ours.get("wall") else "—"
         vs_floor = f"{r['wall'] / (floor + cost):.2f}" if r.get("wall") else "—"
+        if not r.get("ok") and not r.get("timeout"):
+            ratio = vs_floor = "—"
         lines.append(
             f"| {name} | {_wall(r)} | {ratio} | {vs_floor} | {r['requests']} | {r['r503']} | {r.get('created', '—')} |"
         )
