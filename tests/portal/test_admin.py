@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from _portal_helpers import BUMPS, extra_methods, get, post
+from tests.portal._portal_helpers import BUMPS, extra_methods, get, post
 
 from portal.testing import PortalHandle
 

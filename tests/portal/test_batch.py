@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _portal_helpers import extra_methods, post
+from tests.portal._portal_helpers import extra_methods, post
 
 from portal.testing import PortalHandle
 

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 import pytest
-from _portal_helpers import extra_methods, get, post
+from tests.portal._portal_helpers import extra_methods, get, post
 
 from portal.config import CostModel
 from portal.testing import PortalHandle

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from _portal_helpers import extra_methods, get, post
+from tests.portal._portal_helpers import extra_methods, get, post
 
 from portal.config import CostModel
 from portal.testing import PortalHandle

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from _portal_helpers import get, post
+from tests.portal._portal_helpers import get, post
 
 from portal.testing import PortalHandle
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import requests
-from _portal_helpers import extra_methods, get, post
+from tests.portal._portal_helpers import extra_methods, get, post
 
 from portal.testing import PortalHandle
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _portal_helpers import extra_methods, get, post
+from tests.portal._portal_helpers import extra_methods, get, post
 
 from portal.testing import PortalHandle
 
