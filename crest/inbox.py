@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crest.stores.sqlite import create_private_file
+
 __all__ = ["FailedEvent", "Inbox", "InboxItem", "RetryPolicy", "inbox_path"]
 
 _SCHEMA = """
@@ -109,7 +111,9 @@ class FailedEvent:
     due_at: float
 
 
-def inbox_path(store_url: str | os.PathLike[str], fallback_dir: str | os.PathLike[str] = "var") -> Path | None:
+def inbox_path(
+    store_url: str | os.PathLike[str], fallback_dir: str | os.PathLike[str] = "var"
+) -> Path | None:
     """Where the inbox lives for a store setting, read with :func:`crest.stores.open_store`'s rules.
 
     A SQLite store (``sqlite:PATH``, ``sqlite:///abs``, a bare path): the same file, so the
@@ -157,6 +161,8 @@ class Inbox:
         self.clock = clock
         self.busy_timeout = busy_timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Often the store's own file: created 0600 before SQLite would create it with umask bits.
+        create_private_file(str(self.path))
         with self._connect() as db:
             # WAL lets the HTTP handler commit while a worker reads; it is a property of the
             # file, so setting it here is harmless when the SQLite store already did.

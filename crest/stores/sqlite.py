@@ -60,7 +60,7 @@ _BUSY_TIMEOUT_MS = 30_000
 _REGISTRY = LockRegistry()
 
 
-def _create_private(path: str) -> None:
+def create_private_file(path: str) -> None:
     """Create ``path`` with mode 0600 unless it exists, so SQLite never creates it with umask bits.
 
     SQLite gives its ``-wal`` and ``-shm`` files the database file's mode, so they follow.
@@ -90,7 +90,7 @@ class _WriteTransactionLock:
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None or self._pid != os.getpid():
-            _create_private(self._path)
+            create_private_file(self._path)
             # Used by one thread at a time: ReentrantLock lets only its owner reach here.
             self._connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             self._pid = os.getpid()
@@ -146,7 +146,7 @@ class SqliteStore:
         # A connection inherited through fork must not be used in the child; open a new one.
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _create_private(str(self.path))
+            create_private_file(str(self.path))
             info = os.stat(self.path, follow_symlinks=False)
             if not stat.S_ISREG(info.st_mode):
                 raise StoreError(f"{self.path} is not a regular file")

@@ -246,7 +246,9 @@ def test_random_install_fields_are_refused_or_stored_verbatim(app: AppHandle, fi
     if resp.status_code != 200:
         assert 400 <= resp.status_code < 500
         assert stored == []
-        assert text not in resp.text or str(escape(text)) == text
+        if any(c in text for c in "<>\"'"):
+            # A value that could break out of markup is never reflected unescaped.
+            assert text not in resp.text
         return
     [inst] = stored
     kept = {
