@@ -21,6 +21,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "reset-install": "webapp.cli:reset_install_command",
     "worker": "webapp.worker_cli:worker_command",
     "events": "webapp.worker_cli:events_command",
+    "static-app": "crest.cli_static:static_app_group",
 }
 
 

@@ -12,7 +12,7 @@ from portal.core import Portal
 def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = None) -> Flask:
     """Build the portal app. ``app.extensions["b24portal"]`` is its :class:`~portal.core.Portal`."""
     import portal.methods  # noqa: F401  (registers every REST method)
-    from portal import admin, admin_events, oauth, rest, ui
+    from portal import admin, admin_events, oauth, rest, static_apps, ui
 
     config = config or PortalConfig()
     state = Portal(config, clock)
@@ -23,6 +23,7 @@ def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = N
     app.register_blueprint(admin.bp)
     app.register_blueprint(admin_events.bp)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(static_apps.bp)
     if config.base_url is None:
 
         @app.before_request

@@ -55,6 +55,10 @@ def _check_handler_url(url: str) -> None:
 @method("event.bind", scope=None, app_only=True)
 def event_bind(call: Call) -> bool:
     name = str(call.require("event")).upper()
+    app = call.portal.credentials.apps.get(_client_id(call))
+    if app is not None and app.get("static"):
+        # Reference 5.1: a static app has no server, so there is nowhere to deliver events.
+        raise errors.access_denied("Static applications cannot receive events")
     if not _event_available(call, name):
         raise errors.RestError("ERROR_EVENT_NOT_FOUND", "Event not found", 400)
     offline = str(call.param("event_type", default="online")).lower() == "offline"

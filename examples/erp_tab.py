@@ -1,0 +1,143 @@
+"""Your data in the CRM card: a contact tab that shows what another system knows about them.
+
+    crest portal --no-limits --contacts 5 &
+    python examples/erp_tab.py --portal http://127.0.0.1:8024
+
+Then open a contact on the portal (http://127.0.0.1:8024/crm/contact/details/1/) and its
+"ERP" tab. The app binds ``CRM_CONTACT_DETAIL_TAB`` once installed; the portal opens the tab by
+POSTing the current user's tokens and ``PLACEMENT_OPTIONS={"ID": <contact>}`` into an iframe.
+The handler verifies that frame (webapp kit), reads the contact's emails and phones with the
+*user's* token (so a user who may not see the contact sees nothing), and looks them up in the
+"ERP": here a JSON file (examples/data/erp.json), in real life your accounting database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, render_template_string
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _local import LocalApp, local_app, run_until_stopped, wait_for_install
+
+from crest.errors import ApiError
+
+PLACEMENT = "CRM_CONTACT_DETAIL_TAB"
+TAB_PATH = "/erp/contact-tab"
+TAB_TITLE = "ERP"
+DEFAULT_ERP = Path(__file__).resolve().parent / "data" / "erp.json"
+
+TAB = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ERP</title><script src="{{ bx24 }}"></script>
+<style>body { font: 14px system-ui, sans-serif; margin: 1rem; } td, th { padding: .2rem .6rem; text-align: left; }</style>
+</head><body>
+{% if error %}<p id="error">{{ error }}</p>
+{% elif not customer %}<p id="none">No ERP account matches {{ name or "this contact" }}'s email or phone.</p>
+{% else %}
+<h1 id="account">Account {{ customer.account }}</h1>
+<p>Balance <strong id="balance">{{ customer.balance }}</strong>, credit limit {{ customer.credit_limit }}</p>
+<table id="orders"><tr><th>Order</th><th>Date</th><th>Total</th><th>Status</th></tr>
+{% for order in customer.orders %}<tr><td>{{ order.number }}</td><td>{{ order.date }}</td><td>{{ order.total }}</td><td>{{ order.status }}</td></tr>
+{% else %}<tr><td colspan="4">No orders yet.</td></tr>{% endfor %}
+</table>
+{% endif %}
+<script>BX24.init(function () { BX24.fitWindow(); });</script>
+</body></html>
+"""
+
+
+class Erp:
+    """The other system: customers by email (case-insensitive) and by phone (digits only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.by_key: dict[str, dict[str, Any]] = {}
+        for customer in json.loads(path.read_text(encoding="utf-8"))["customers"]:
+            if customer.get("email"):
+                self.by_key["email:" + customer["email"].strip().lower()] = customer
+            if customer.get("phone"):
+                self.by_key["phone:" + re.sub(r"\D", "", customer["phone"])] = customer
+
+    def find(self, emails: list[str], phones: list[str]) -> dict[str, Any] | None:
+        keys = ["email:" + e.strip().lower() for e in emails] + [
+            "phone:" + re.sub(r"\D", "", p) for p in phones
+        ]
+        return next((self.by_key[k] for k in keys if k in self.by_key), None)
+
+
+def _values(record: dict[str, Any], field: str) -> list[str]:
+    items = record.get(field) or []
+    return [str(item.get("VALUE") or "") for item in items if isinstance(item, dict) and item.get("VALUE")]
+
+
+def setup(erp: Erp) -> Any:
+    def add_tab(app: Flask) -> None:
+        from webapp.extension import state
+        from webapp.placement import frame_client, full_name, verified_frame
+
+        bp = Blueprint("erp_tab", __name__)
+
+        @bp.post(TAB_PATH)
+        def contact_tab() -> str:
+            frame = verified_frame()  # 4xx unless the portal really opened this frame
+            bx24 = state().settings.bx24_js_url
+            contact_id = str(frame.context.options.get("ID") or "")
+            if frame.context.placement != PLACEMENT or not contact_id.isdigit():
+                return render_template_string(TAB, bx24=bx24, error="Open this tab from a contact's card.")
+            try:
+                contact = frame_client(frame).call("crm.contact.get", {"ID": contact_id})
+            except ApiError as exc:
+                return render_template_string(
+                    TAB, bx24=bx24, error=f"The portal refused: {exc.code or 'error'}."
+                )
+            customer = erp.find(_values(contact, "EMAIL"), _values(contact, "PHONE"))
+            return render_template_string(
+                TAB, bx24=bx24, customer=customer, name=full_name(contact), error=None
+            )
+
+        app.register_blueprint(bp)
+
+    return add_tab
+
+
+def bind_tab(handle: LocalApp) -> None:
+    """Bind the tab with the installation's (admin) tokens, unless it is bound already."""
+    from webapp.extension import state
+
+    crest = state(handle.app)
+    [installation] = crest.store.all_installations()
+    client = crest.client(installation.member_id)
+    handler = handle.url + TAB_PATH
+    bound = client.call("placement.get", {})
+    if not any(row.get("placement") == PLACEMENT and row.get("handler") == handler for row in bound):
+        client.call("placement.bind", {"PLACEMENT": PLACEMENT, "HANDLER": handler, "TITLE": TAB_TITLE})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--portal", required=True, help="the local portal (crest portal), e.g. http://127.0.0.1:8024"
+    )
+    parser.add_argument("--erp", type=Path, default=DEFAULT_ERP, help="the ERP's customers (JSON)")
+    parser.add_argument(
+        "--workdir", type=Path, help="where the app keeps its store (default: a temporary folder)"
+    )
+    args = parser.parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="erp-tab-"))
+    with local_app(args.portal, workdir, title="ERP data", setup=setup(Erp(args.erp))) as handle:
+        wait_for_install(handle)
+        bind_tab(handle)
+        portal = args.portal.rstrip("/")
+        run_until_stopped(
+            f"open a contact, e.g. {portal}/crm/contact/details/1/, and its {TAB_TITLE} tab (Ctrl-C to stop)"
+        )
+
+
+if __name__ == "__main__":
+    main()
