@@ -22,6 +22,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "worker": "webapp.worker_cli:worker_command",
     "events": "webapp.worker_cli:events_command",
     "static-app": "crest.cli_static:static_app_group",
+    "checkserver": "crest.cli_checkserver:checkserver_command",
 }
 
 

@@ -96,7 +96,7 @@ def create_app(
     # Jinja autoescapes .html by default; templates put data into scripts only through |tojson.
     app.extensions["crest"] = CrestState(settings=settings, store=store or open_store(settings.store))
 
-    from webapp import events, frames, install, operator, pages, placement
+    from webapp import checkserver_view, events, frames, install, operator, pages, placement
 
     # Registered first so that it runs last of all after_request hooks (Flask runs them in
     # reverse), after any middleware that adds its own frame headers.
@@ -105,6 +105,7 @@ def create_app(
     app.register_blueprint(pages.bp)
     app.register_blueprint(placement.bp)
     app.register_blueprint(operator.bp)
+    app.register_blueprint(checkserver_view.bp)
     events.init_app(app)
     _register_errors(app)
     return app
