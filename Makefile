@@ -23,7 +23,7 @@ unit: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check crest webapp portal tests bench checkserver.py settings.example.py
+	$(VENV)/bin/ruff format --check crest webapp portal tests bench examples checkserver.py settings.example.py
 
 typecheck: venv
 	$(VENV)/bin/mypy

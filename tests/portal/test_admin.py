@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from tests.portal._portal_helpers import BUMPS, extra_methods, get, post
 
 from portal.testing import PortalHandle
+from tests.portal._portal_helpers import BUMPS, extra_methods, get, post
 
 
 @pytest.fixture(autouse=True)

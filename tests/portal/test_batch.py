@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.portal._portal_helpers import extra_methods, post
 
 from portal.testing import PortalHandle
+from tests.portal._portal_helpers import extra_methods, post
 
 
 @pytest.fixture(autouse=True)

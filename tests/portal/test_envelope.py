@@ -6,10 +6,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
 import pytest
-from tests.portal._portal_helpers import extra_methods, get, post
 
 from portal.config import CostModel
 from portal.testing import PortalHandle
+from tests.portal._portal_helpers import extra_methods, get, post
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from tests.portal._portal_helpers import extra_methods, get, post
 
 from portal.config import CostModel
 from portal.testing import PortalHandle
+from tests.portal._portal_helpers import extra_methods, get, post
 
 
 @pytest.fixture(autouse=True)

@@ -6,9 +6,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from tests.portal._portal_helpers import get, post
 
 from portal.testing import PortalHandle
+from tests.portal._portal_helpers import get, post
 
 TOKEN_FIELDS = {
     "access_token",

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 import requests
-from tests.portal._portal_helpers import extra_methods, get, post
 
 from portal.testing import PortalHandle
+from tests.portal._portal_helpers import extra_methods, get, post
 
 
 @pytest.fixture(autouse=True)
