@@ -13,6 +13,7 @@ URL), verifies TLS always, never follows redirects blindly, renews tokens once o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -35,6 +36,7 @@ from crest.batch import (
     command_string,
     normalise_commands,
 )
+from crest.encoding import from_utf8, to_utf8
 from crest.errors import (
     ApiError,
     ConnectError,
@@ -139,6 +141,17 @@ def _not_sent(exc: BaseException) -> bool:
     return False
 
 
+def _settings_kwargs(settings: Settings, kwargs: dict[str, Any]) -> None:
+    """Client options that CRest's constants imply: encoding, masked logging, call logs."""
+    from crest.logs import get_logger, write_log
+
+    get_logger(settings)  # installs the masking filter on the "crest" loggers
+    if settings.current_encoding:
+        kwargs.setdefault("encoding", settings.current_encoding)
+    if settings.logs_dir and not settings.block_log:
+        kwargs.setdefault("call_log", lambda record, type_: write_log(settings, record, type_))
+
+
 class Client:
     """A Bitrix24 REST client for one portal (one webhook, or one app installation)."""
 
@@ -152,8 +165,15 @@ class Client:
         retry: RetryPolicy | None = None,
         limiter: Limiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        encoding: str | None = None,
+        call_log: Callable[[Mapping[str, Any], str], object] | None = None,
     ) -> None:
         self.auth = auth
+        #: C_REST_CURRENT_ENCODING: parameters given as ``bytes`` in this encoding are sent as
+        #: UTF-8, and results come back as ``bytes`` in it, as CRest converts them.
+        self.encoding = encoding
+        #: Receives one record per HTTP exchange (CRest's ``callCurl`` / ``exceptionCurl`` logs).
+        self._call_log = call_log
         self.session = session or requests.Session()
         self.timeout = timeout
         # TLS verification is always on; a private CA (on-premise, the local portal) is given
@@ -190,6 +210,7 @@ class Client:
 
         settings = settings or Settings.load()
         store = store or open_store(settings.store)
+        _settings_kwargs(settings, kwargs)
         session = kwargs.pop("session", None) or requests.Session()
         ca_bundle = kwargs.pop("ca_bundle", None) or settings.ca_bundle
         timeout = kwargs.pop("timeout", None) or (settings.connect_timeout, settings.read_timeout)
@@ -204,6 +225,7 @@ class Client:
 
         settings = settings or Settings.load()
         if settings.web_hook_url:
+            _settings_kwargs(settings, kwargs)
             kwargs.setdefault("ca_bundle", settings.ca_bundle)
             kwargs.setdefault("timeout", (settings.connect_timeout, settings.read_timeout))
             return cls.from_webhook(settings.web_hook_url, **kwargs)
@@ -231,7 +253,23 @@ class Client:
     ) -> Response:
         """Call ``method`` and return the whole :class:`Response` (``total``, ``next``, ``time``)."""
         repeatable = is_read_method(method) if idempotent is None else idempotent
-        return self._send(method, dict(params or {}), repeatable)
+        response = self._send(method, self._outgoing(dict(params or {})), repeatable)
+        if self.encoding:
+            response = dataclasses.replace(response, result=from_utf8(response.result, self.encoding))
+        return response
+
+    def _outgoing(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.encoding:
+            converted: dict[str, Any] = to_utf8(params, self.encoding)
+            return converted
+        return params
+
+    def _log(self, record: Mapping[str, Any], type_: str) -> None:
+        if self._call_log is not None:
+            try:
+                self._call_log(record, type_)
+            except OSError as exc:  # a full disk must not fail the call itself
+                log.warning("could not write the call log: %s", exc)
 
     def _send(self, method: str, params: dict[str, Any], repeatable: bool) -> Response:
         rate_limited = not_sent = unknown = 0
@@ -243,18 +281,34 @@ class Client:
             self.limiter.acquire(method)
             try:
                 status, headers, payload = self._http(url, body)
-            except ConnectError:
+            except TransportError as exc:
+                self._log(
+                    {"url": mask_url(url), "method": method, "params": params, "error": str(exc)},
+                    "exceptionCurl",
+                )
+                if not isinstance(exc, ConnectError | UnknownOutcomeError):
+                    raise
+                if isinstance(exc, UnknownOutcomeError):
+                    unknown += 1
+                    if not repeatable or unknown > self.retry.unknown_outcome:
+                        raise
+                    self._sleep(self.retry.delay(unknown))
+                    continue
                 not_sent += 1
                 if not_sent > self.retry.not_sent:
                     raise
                 self._sleep(self.retry.delay(not_sent))
                 continue
-            except UnknownOutcomeError:
-                unknown += 1
-                if not repeatable or unknown > self.retry.unknown_outcome:
-                    raise
-                self._sleep(self.retry.delay(unknown))
-                continue
+            self._log(
+                {
+                    "url": mask_url(url),
+                    "method": method,
+                    "params": params,
+                    "status": status,
+                    "answer": payload[:65536].decode("utf-8", "replace"),
+                },
+                "callCurl",
+            )
             if status in {301, 302, 303, 307, 308}:
                 if moved:
                     raise DomainChangedError("the portal redirected twice", status=status)
@@ -381,9 +435,15 @@ class Client:
         pairs = normalise_commands(commands)
         result = BatchResult()
         for chunk in chunks(pairs, MAX_BATCH):
-            cmd = {key: command_string(Command(c.method, result.resolve(dict(c.params)))) for key, c in chunk}
+            cmd = {
+                key: command_string(Command(c.method, result.resolve(self._outgoing(dict(c.params)))))
+                for key, c in chunk
+            }
             # A batch is never re-sent after an unknown outcome: its writes could apply twice.
             answer = self._send("batch", {"halt": 1 if halt else 0, "cmd": cmd}, repeatable=False).result
+            if self.encoding and isinstance(answer, Mapping):
+                # Only the commands' results: error codes and timings stay text.
+                answer = {**answer, "result": from_utf8(answer.get("result"), self.encoding)}
             result.absorb(answer if isinstance(answer, Mapping) else {})
             if halt and result.errors:
                 break

@@ -8,8 +8,9 @@ the site really holds bytes:
 * :func:`to_utf8` (before a call): ``bytes`` anywhere in the parameters, keys included, are
   text in the site's encoding and are decoded to ``str``; ``str`` is already text and is left
   alone, as are numbers, booleans and ``None``.
-* :func:`from_utf8` (after a call): every ``str`` in the result, keys included, is encoded to
-  ``bytes`` in the site's encoding, which is what CRest hands back. Call it only where the site
+* :func:`from_utf8` (after a call): every ``str`` value in the result is encoded to ``bytes``
+  in the site's encoding, which is what CRest hands back. Keys stay ``str``: they are
+  Bitrix24's ASCII field names, and ``row["NAME"]`` must keep working. Call it only where the site
   wants bytes (a windows-1251 database or page); with ``str`` everywhere, skip it.
 
 With ``encoding`` None (no C_REST_CURRENT_ENCODING) both return their input unchanged.
@@ -24,15 +25,9 @@ import codecs
 from collections.abc import Mapping
 from typing import Any
 
-from crest.errors import ConfigError, CrestError
+from crest.errors import ConfigError, EncodingError
 
 __all__ = ["EncodingError", "from_utf8", "to_utf8"]
-
-
-class EncodingError(CrestError, ValueError):
-    """A value cannot be converted between the site's encoding and UTF-8."""
-
-    code = "encoding_error"
 
 
 def _codec(encoding: str) -> str:
@@ -76,7 +71,7 @@ def to_utf8(params: Any, encoding: str | None) -> Any:
 
 
 def from_utf8(result: Any, encoding: str | None) -> Any:
-    """``result`` with every ``str`` (values and keys) encoded to ``bytes`` in ``encoding``."""
+    """``result`` with every ``str`` value encoded to ``bytes`` in ``encoding``; keys stay ``str``."""
     if encoding is None:
         return result
     codec = _codec(encoding)
@@ -91,7 +86,7 @@ def from_utf8(result: Any, encoding: str | None) -> Any:
                     f"which {encoding} cannot represent"
                 ) from None
         if isinstance(value, Mapping):
-            return {walk(key, (*path, key)): walk(item, (*path, key)) for key, item in value.items()}
+            return {key: walk(item, (*path, key)) for key, item in value.items()}
         if isinstance(value, list | tuple):
             return type(value)(walk(item, (*path, i)) for i, item in enumerate(value))
         return value

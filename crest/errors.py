@@ -5,6 +5,7 @@ Everything the toolkit raises on purpose derives from :class:`CrestError`::
     CrestError
     ├── ConfigError                 settings missing, malformed or unsafe (C_REST_IGNORE_SSL)
     ├── FormError                   a form body over the size/field/depth limits, or malformed
+    ├── EncodingError               text that C_REST_CURRENT_ENCODING cannot convert (never "?")
     ├── StoreError                  the installation store cannot be read, written or locked
     │   └── NotInstalledError       no installation for this portal (CRest's ``no_install_app``)
     ├── TransportError              no usable HTTP answer came back
@@ -58,6 +59,7 @@ __all__ = [
     "ConnectError",
     "CrestError",
     "DomainChangedError",
+    "EncodingError",
     "ExpiredTokenError",
     "FormError",
     "InstallError",
@@ -133,6 +135,12 @@ class ConfigError(CrestError):
 
 class FormError(CrestError, ValueError):
     code = "form_error"
+
+
+class EncodingError(CrestError, ValueError):
+    """A value cannot be converted between the site's encoding and UTF-8."""
+
+    code = "encoding_error"
 
 
 class StoreError(CrestError):
