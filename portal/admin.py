@@ -159,7 +159,10 @@ def issue_tokens() -> Response:
     data = _body()
     p = portal()
     client_id = str(data.get("client_id") or p.default_app["client_id"])
-    if p.credentials.apps.get(client_id) is None:
+    app = p.credentials.apps.get(client_id)
+    if app is None:
         return jsonify({"error": "unknown client_id"}), 404  # type: ignore[return-value]
+    if app.get("uninstalled"):
+        return jsonify({"error": "the application is not installed"}), 409  # type: ignore[return-value]
     with p.lock:
         return jsonify(p.credentials.issue(client_id, int(data.get("user_id", 1))))

@@ -56,6 +56,8 @@ class PortalConfig:
     reuse_refresh_tokens: bool = False
     webhook_https_only: bool = False
     admin_key: str | None = None
+    #: CA bundle the portal trusts when it POSTs events to https handlers (the local CA, say).
+    ca_bundle: str | None = None
     access_token_lifetime: float = 3600.0
     refresh_token_lifetime: float = 180 * 86400.0
     code_lifetime: float = 30.0

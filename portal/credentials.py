@@ -241,6 +241,8 @@ class Credentials:
         app = self.apps.get(record["client_id"])
         if app is None:
             raise errors.RestError("APPLICATION_NOT_FOUND", "Application not found", 401)
+        if app.get("uninstalled"):
+            raise errors.RestError("ERROR_OAUTH", "Application not installed", 401)
         return AuthContext(
             "oauth",
             int(record["user_id"]),

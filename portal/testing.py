@@ -104,6 +104,23 @@ class PortalHandle:
     def reset_limits(self) -> None:
         self.admin("POST", "limits/reset")
 
+    # --- events ------------------------------------------------------------------------------
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every queued event has been delivered (or failed)."""
+        self.admin("POST", "deliveries/flush", {"timeout": timeout})
+
+    def deliveries(self, event: str | None = None) -> list[dict[str, Any]]:
+        return self.admin("GET", "deliveries" + (f"?event={event}" if event else ""))  # type: ignore[no-any-return]
+
+    def add_outgoing_webhook(self, url: str, events: list[str]) -> dict[str, Any]:
+        """An outgoing webhook configured on the portal: ``{id, application_token}``."""
+        return self.admin("POST", "outgoing-webhooks", {"url": url, "events": events})  # type: ignore[no-any-return]
+
+    def delete_app(self, client_id: str, *, clean: bool = False) -> None:
+        """Uninstall an app as its admin would: ONAPPUNINSTALL, then its handlers and tokens go."""
+        self.admin("DELETE", f"apps/{client_id}" + ("?clean=1" if clean else ""))
+
     def close(self) -> None:
         self._http.close()
 
@@ -125,7 +142,10 @@ def start_portal(
         )
         ca_bundle, cert, key = files.ca_bundle, files.cert, files.key
     server = ServerThread(None, host, port, certfile=cert, keyfile=key)
-    app = create_portal(config.replace(base_url=config.base_url or server.url))
+    # The portal trusts its own CA when it delivers events to https handlers.
+    app = create_portal(
+        config.replace(base_url=config.base_url or server.url, ca_bundle=config.ca_bundle or ca_bundle)
+    )
     server.set_app(app)
     server.start()
     return server, app, ca_bundle

@@ -263,3 +263,14 @@ def test_oauth_outage(portal: PortalHandle) -> None:
     portal.oauth_outage(None)
     assert _refresh(portal, app, tokens["refresh_token"]).status_code == 200
     assert portal.count("oauth.token", status=503) == 1
+
+
+def test_an_uninstalled_apps_tokens_stop_working(portal: PortalHandle) -> None:
+    token = portal.issue_tokens()["access_token"]
+    assert get(f"{portal.base_url}/rest/server.time", params={"auth": token}).status_code == 200
+    client_id = portal.info["client_id"]
+    portal.portal.credentials.update_app(portal.portal.credentials.apps.get(client_id), uninstalled=True)
+    resp = get(f"{portal.base_url}/rest/server.time", params={"auth": token})
+    assert (resp.status_code, resp.json()["error"]) == (401, "ERROR_OAUTH")
+    with pytest.raises(Exception, match="409"):
+        portal.issue_tokens()

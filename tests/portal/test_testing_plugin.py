@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 
 from portal.config import PortalConfig
-from portal.testing import running_portal
+from portal.testing import PortalHandle, running_portal
 
 USER_SUITE = """
 import pytest
@@ -64,3 +64,30 @@ def test_running_portal_context_manager() -> None:
         pass
     else:
         raise AssertionError("the portal still answers after the block")
+
+
+def test_handle_wraps_the_event_admin_api(portal: PortalHandle) -> None:
+    import threading
+
+    from flask import Flask, request
+
+    from crest.forms import decode
+    from portal.server import ServerThread
+
+    received: list[dict[str, object]] = []
+    got = threading.Event()
+    receiver = Flask("receiver")
+
+    @receiver.post("/hook")
+    def hook() -> str:
+        received.append(decode(request.get_data()))
+        got.set()
+        return "ok"
+
+    with ServerThread(receiver) as server:
+        hook_info = portal.add_outgoing_webhook(f"{server.url}/hook", ["ONCRMCONTACTADD"])
+        requests.post(portal.webhook_url + "crm.contact.add.json", json={"fields": {"NAME": "A"}}, timeout=10)
+        portal.flush()
+        assert got.wait(5)
+    assert received[0]["auth"]["application_token"] == hook_info["application_token"]  # type: ignore[index]
+    assert [d["event"] for d in portal.deliveries("ONCRMCONTACTADD")] == ["ONCRMCONTACTADD"]
