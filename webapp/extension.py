@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import requests
-from crest.settings import Settings
 from flask import Flask, current_app
 
 from crest.client import Client
 from crest.install import Installer
 from crest.oauth import OAuthClient
+from crest.settings import Settings
 from crest.stores.base import InstallationStore
 from webapp.session import PageTokens
 
