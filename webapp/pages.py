@@ -49,7 +49,11 @@ def app_page() -> Any:
         user_name=full_name(user),
         domain=frame.installation.domain,
         placement=frame.context.placement,
-        page={"token": token, "api": request.script_root + "/api/me"},
+        page={
+            "token": token,
+            "api": request.script_root + "/api/me",
+            "events": request.script_root + "/api/events",
+        },
         bx24_js_url=state().settings.bx24_js_url,
     )
 
@@ -80,3 +84,13 @@ def api_me() -> Any:
         return jsonify({"error": exc.code or "error"}), 502
     user = users[0] if isinstance(users, list) and users else {}
     return jsonify({"user_id": claims.user_id, "name": full_name(user)})
+
+
+@bp.get("/api/events")
+def api_events() -> Any:
+    """The latest events this portal sent the app (names and times only: bodies hold tokens)."""
+    claims = require_page_token()
+    from webapp.events import events_state
+
+    recent = [e for e in events_state().inbox.recent(50) if e["member_id"] == claims.member_id]
+    return jsonify({"events": recent[:20]}), 200, {"Cache-Control": "no-store"}

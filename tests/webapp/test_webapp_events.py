@@ -210,3 +210,22 @@ def test_crest_events_lists_and_retries_failed(app: AppHandle) -> None:
         runner.invoke(events_command, ["--inbox", str(st.inbox.path), "--failed"]).output.strip()
         == "no failed events"
     )
+
+
+def test_app_page_lists_events_with_its_page_token(app: AppHandle) -> None:
+    import json
+    import re
+
+    assert post(app, encode(form(app))).status_code == 200
+    worker = events_state(app.app).worker
+    assert worker is not None and worker.drain() == 1
+    assert app.http.get(app.url + "/api/events", timeout=10).status_code == 401  # no page token
+    page = app.post_frame("/")
+    assert page.status_code == 200
+    match = re.search(r"var page = (\{.*?\});", page.text)
+    assert match
+    token = json.loads(match.group(1))["token"]
+    resp = app.http.get(app.url + "/api/events", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert resp.status_code == 200
+    assert [e["event"] for e in resp.json()["events"]] == ["ONCRMDEALUPDATE"]
+    assert app.application_token not in resp.text
