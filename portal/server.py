@@ -26,8 +26,9 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 #: Bodies above this are refused with 413 before they are read (the portal's own cap is 16 MiB).
 MAX_BODY = 64 * 1024 * 1024
-#: Idle keep-alive connections are closed after this many seconds.
-IDLE_TIMEOUT = 30.0
+#: Idle keep-alive connections are closed after this many seconds (nginx's default keepalive_timeout,
+#: which fronts Bitrix24): a client that pauses for its own throttle finds its connection alive.
+IDLE_TIMEOUT = 75.0
 
 _HOP_BY_HOP = frozenset({"connection", "content-length", "transfer-encoding", "keep-alive"})
 
