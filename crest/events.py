@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from crest.errors import ApiError, CrestError, FormError
-from crest.forms import MAX_FIELDS, decode
+from crest.forms import MAX_FIELDS, decode, json_nesting, repeated_field
 
 if TYPE_CHECKING:
     from crest.client import Client
@@ -192,67 +192,19 @@ def parse_event(form: Mapping[str, Any]) -> Event:
     )
 
 
-def _security_path(data: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """The field path of a one-field decoded form, if it is security-relevant."""
-    if len(data) != 1:
-        return None
-    top, value = next(iter(data.items()))
-    if top in _SECURITY_TOP:
-        return (top,)
-    if top != _AUTH:
-        return None
-    path: list[str] = [top]
-    while isinstance(value, Mapping | list) and len(value) == 1:
-        key, value = next(iter(value.items())) if isinstance(value, Mapping) else ("0", value[0])
-        path.append(str(key))
-    return tuple(path)
+def _is_security_field(path: tuple[str, ...]) -> bool:
+    return path[0] in _SECURITY_TOP or path[0] == _AUTH
 
 
 def _check_form_duplicates(raw: bytes, max_depth: int) -> None:
-    """Refuse a body that gives a security field twice (T19).
-
-    Each field is decoded on its own with :func:`crest.forms.decode`, so the name is read with
-    exactly PHP's rules (``auth[x]``, ``auth%5Bx%5D``, `` auth[x]``, ``auth[x]%00junk`` are
-    one field) and two spellings of the same name cannot slip past.
-    """
-    seen: set[tuple[str, ...]] = set()
-    for chunk in raw.split(b"&"):
-        if not chunk:
-            continue
-        path = _security_path(decode(chunk, max_fields=1, max_depth=max_depth))
-        if path is None:
-            continue
-        # A prefix clash (``auth=x&auth[domain]=y``) is a duplicate too: PHP keeps one of them.
-        clash = path in seen or any(p[: len(path)] == path or path[: len(p)] == p for p in seen)
-        if clash:
-            raise EventError(f"field {_name(path)} is given more than once", status=400)
-        seen.add(path)
+    """Refuse a body that gives a security field twice (T19), however its name is spelled."""
+    path = repeated_field(raw, only=_is_security_field, max_depth=max_depth)
+    if path is not None:
+        raise EventError(f"field {_name(path)} is given more than once", status=400)
 
 
 def _name(path: tuple[str, ...]) -> str:
     return path[0] + "".join(f"[{p}]" for p in path[1:])
-
-
-def _json_depth(text: str, max_depth: int) -> None:
-    """Refuse nesting deeper than ``max_depth`` before :mod:`json` recurses into it (T23)."""
-    depth = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > max_depth:
-                raise EventError(f"JSON body is nested deeper than {max_depth} levels", status=400)
-        elif ch in "]}":
-            depth -= 1
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -311,7 +263,8 @@ def decode_body(
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise EventError("JSON body is not UTF-8", status=400) from None
-        _json_depth(text, max_depth)
+        if json_nesting(text) > max_depth:
+            raise EventError(f"JSON body is nested deeper than {max_depth} levels", status=400)
         try:
             parsed = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         except (ValueError, RecursionError) as exc:

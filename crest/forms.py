@@ -19,14 +19,24 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote_plus, unquote_to_bytes
 
 from crest.errors import FormError
 
-__all__ = ["MAX_DEPTH", "MAX_FIELDS", "MAX_LENGTH", "decode", "encode", "encode_pairs", "php_scalar"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FIELDS",
+    "MAX_LENGTH",
+    "decode",
+    "encode",
+    "encode_pairs",
+    "json_nesting",
+    "php_scalar",
+    "repeated_field",
+]
 
 #: Defaults of the limits of :func:`decode`; PHP's own are max_input_vars=1000 and
 #: max_input_nesting_level=64.
@@ -184,7 +194,7 @@ class _PhpArray(dict[int | str, Any]):
         return None if key in self else key
 
 
-def _split_name(name: str, max_depth: int) -> tuple[str, list[str | None]] | None:
+def split_name(name: str, max_depth: int) -> tuple[str, list[str | None]] | None:
     """Split ``a[b][]`` into (``a``, [``b``, None]) the way php_register_variable_ex does."""
     # PHP parses the name as a C string: everything from a NUL byte on is ignored.
     name = name.partition("\0")[0].lstrip(" ")
@@ -236,6 +246,46 @@ def _pairs(body: bytes, max_fields: int) -> Iterator[tuple[str, str]]:
         yield key, value
 
 
+def field_path(name: str, max_depth: int = MAX_DEPTH) -> tuple[str, ...] | None:
+    """The PHP path a field name sets: ``auth[domain]`` -> ("auth", "domain").
+
+    None for a name PHP skips and for an append (``a[]``), which may legitimately repeat.
+    """
+    split = split_name(name, max_depth)
+    if split is None:
+        return None
+    base, indices = split
+    if any(index is None for index in indices):
+        return None
+    return (base, *(str(index) for index in indices))
+
+
+def repeated_field(
+    body: bytes,
+    *,
+    only: Callable[[tuple[str, ...]], bool] | None = None,
+    max_depth: int = MAX_DEPTH,
+) -> tuple[str, ...] | None:
+    """The first field a form body gives twice, or as both a value and an array; else None.
+
+    PHP keeps the last of ``a=1&a=2``, Werkzeug the first, and ``a[0]=x&a=y`` silently turns
+    an array into a scalar: a value whose meaning depends on the reader is refused by the
+    callers (T19, T23). Names are read with PHP's rules, so ``auth[x]``, ``auth%5Bx%5D`` and
+    `` auth[x]`` are one field. ``only`` limits the check to the paths it accepts.
+    """
+    leaves: set[tuple[str, ...]] = set()
+    containers: set[tuple[str, ...]] = set()
+    for name, _ in _pairs(body, len(body) + 1):
+        path = field_path(name, max_depth)
+        if path is None or (only is not None and not only(path)):
+            continue
+        if path in leaves or path in containers or any(path[:n] in leaves for n in range(1, len(path))):
+            return path
+        leaves.add(path)
+        containers.update(path[:n] for n in range(1, len(path)))
+    return None
+
+
 def decode(
     body: str | bytes,
     *,
@@ -258,7 +308,7 @@ def decode(
         raise FormError("form body contains a NUL byte")
     root = _PhpArray()
     for name, value in _pairs(raw, max_fields):
-        split = _split_name(name, max_depth)
+        split = split_name(name, max_depth)
         if split is None:
             continue
         base, indices = split
@@ -294,3 +344,28 @@ def _to_json_shape(array: dict[int | str, Any]) -> dict[str, Any] | list[Any]:
     if converted and all(isinstance(k, int) and k == i for i, k in enumerate(converted)):
         return list(converted.values())
     return {str(k): v for k, v in converted.items()}
+
+
+def json_nesting(text: str) -> int:
+    """How deeply ``[``/``{`` nest in JSON ``text``, counted without parsing it.
+
+    :mod:`json` recurses once per level, so hostile input is measured before it is parsed (T23).
+    """
+    level = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            level += 1
+            deepest = max(deepest, level)
+        elif ch in "]}":
+            level -= 1
+    return deepest

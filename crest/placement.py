@@ -18,10 +18,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 from crest.errors import ApiError, CrestError, FormError, OAuthError
-from crest.forms import MAX_DEPTH, _split_name
+from crest.forms import json_nesting, repeated_field
 from crest.installation import Installation
 from crest.oauth import OAuthClient
 
@@ -99,7 +98,7 @@ def parse_options(text: str) -> dict[str, Any]:
     if len(text) > MAX_OPTIONS_LENGTH:
         raise FrameError("PLACEMENT_OPTIONS is too large", status=400)
     # Depth is counted on the text before parsing: json.loads itself recurses (T23).
-    if _nesting(text) > MAX_OPTIONS_DEPTH:
+    if json_nesting(text) > MAX_OPTIONS_DEPTH:
         raise FrameError("PLACEMENT_OPTIONS is nested too deeply", status=400)
     try:
         value = json.loads(text)
@@ -109,27 +108,6 @@ def parse_options(text: str) -> dict[str, Any]:
         # Bitrix24 sends non-objects for some placements; PHP SDKs read them as an empty array.
         return {}
     return value
-
-
-def _nesting(text: str) -> int:
-    level = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            level += 1
-            deepest = max(deepest, level)
-        elif ch in "]}":
-            level -= 1
-    return deepest
 
 
 def parse_frame(form: Mapping[str, Any], query: Mapping[str, Any] | None = None) -> FrameContext:
@@ -239,17 +217,6 @@ class FrameAuth:
         return f"FrameAuth({self._endpoint!r})"
 
 
-def _field_path(name: str) -> tuple[str, ...] | None:
-    """``auth[domain]`` -> ("auth", "domain") as PHP names it; None for an append (``a[]``), which may repeat."""
-    split = _split_name(name, MAX_DEPTH)
-    if split is None:
-        return None
-    base, indices = split
-    if any(index is None for index in indices):
-        return None
-    return (base, *(str(index) for index in indices))
-
-
 def check_field_names(body: bytes) -> None:
     """Refuse bodies whose meaning depends on the parser: duplicated fields and scalar/array clashes.
 
@@ -258,23 +225,6 @@ def check_field_names(body: bytes) -> None:
     ``a[0]=x&a=y``, which PHP silently turns into a scalar. Call it after
     :func:`crest.forms.decode`, which already enforced the size, count and depth limits.
     """
-    leaves: set[tuple[str, ...]] = set()
-    containers: set[tuple[str, ...]] = set()
-    for chunk in body.split(b"&"):
-        if not chunk:
-            continue
-        raw_name = chunk.partition(b"=")[0]
-        try:
-            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8")
-        except UnicodeDecodeError:
-            raise FormError("form data is not UTF-8") from None
-        path = _field_path(name)
-        if path is None:
-            continue
-        if path in leaves or path in containers:
-            raise FormError(f"form field {path[0]!r} is sent more than once")
-        for size in range(1, len(path)):
-            if path[:size] in leaves:
-                raise FormError(f"form field {path[0]!r} is both a value and an array")
-            containers.add(path[:size])
-        leaves.add(path)
+    path = repeated_field(body)
+    if path is not None:
+        raise FormError(f"form field {path[0]!r} is sent more than once, or both as a value and an array")
