@@ -9,9 +9,7 @@ because the app's ``frame-ancestors`` names only the verified portal. Screenshot
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,59 +17,13 @@ from flask import Flask
 
 from portal.server import ServerThread
 from portal.testing import PortalHandle, running_portal
+from tests.conftest import screenshot
 from webapp.testing import AppHandle, running_app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 WAIT = 15_000  # ms
 LOOPBACK = {"127.0.0.1", "localhost"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    outside: list[str] = []
-
-    def guard(route: Any) -> None:
-        host = route.request.url.split("/")[2].split(":")[0]
-        if host in LOOPBACK:
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    yield tab
-    context.close()
-    assert outside == []
-    assert errors == []
 
 
 @pytest.fixture
@@ -81,8 +33,7 @@ def demo() -> Iterator[tuple[PortalHandle, AppHandle]]:
 
 
 def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"webapp-{name}.png"), full_page=True)
+    screenshot(page, f"webapp-{name}")
 
 
 def _open_app(page: Any, portal: PortalHandle, app: AppHandle) -> Any:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,19 +19,10 @@ from flask import Flask, request
 
 from portal.server import ServerThread
 from portal.testing import PortalHandle, running_portal
+from tests.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 WAIT = 10_000  # ms
 
 # --- the test app -------------------------------------------------------------------------
@@ -188,47 +177,8 @@ def test_app(portal: PortalHandle) -> Iterator[FramedApp]:
         app.server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    # Nothing may load from outside loopback: a request elsewhere fails the test.
-    outside: list[str] = []
-
-    def guard(route: Any) -> None:
-        host = route.request.url.split("/")[2].split(":")[0]
-        if host in {"127.0.0.1", "localhost"}:
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    yield tab
-    context.close()
-    assert outside == []
-    assert errors == []
-
-
 def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"ui-{name}.png"), full_page=True)
+    screenshot(page, f"ui-{name}")
 
 
 def register(

@@ -3,7 +3,6 @@ portal page, installed by its install.html, then showing the current user's full
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,10 @@ from click.testing import CliRunner
 
 from crest.cli import main
 from portal.testing import PortalHandle, running_portal
+from tests.conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 WAIT = 10_000  # ms
 
 
@@ -29,41 +26,8 @@ def portal() -> Iterator[PortalHandle]:
         yield handle
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    outside: list[str] = []
-
-    def guard(route: Any) -> None:
-        # Everything must come from the portal itself: a static app has no other origin.
-        if route.request.url.split("/")[2].split(":")[0] == "127.0.0.1":
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    yield tab
-    context.close()
-    assert outside == []
-    assert errors == []
+# Everything must come from the portal itself: a static app has no other origin.
+BROWSER_HOSTS = {"127.0.0.1"}
 
 
 def built_starter(tmp_path: Path, *extra: str) -> bytes:
@@ -106,8 +70,7 @@ def test_starter_installs_and_shows_the_current_users_full_name(
     expect(frame.locator("#user-name")).to_have_text(portal.portal.directory.full_name(1), timeout=WAIT)
     assert portal.portal.credentials.apps.get(app["client_id"])["installed"] is True
     assert page.locator(f'.left-menu li[data-client-id="{app["client_id"]}"] .badge').count() == 0
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "static-app.png"), full_page=True)
+    screenshot(page, "static-app")
 
 
 def test_another_user_sees_their_own_name(page: Any, portal: PortalHandle, tmp_path: Path) -> None:
