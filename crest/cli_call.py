@@ -75,7 +75,13 @@ def call_command(
         else:
             from crest.settings import Settings
 
-            client = Client.from_settings(Settings.load(), **({"ca_bundle": ca_bundle} if ca_bundle else {}))
+            settings = Settings.load()
+            if settings.mode is None:
+                raise click.ClickException(
+                    "no portal to call: give --webhook URL, or set CREST_WEB_HOOK_URL (C_REST_WEB_HOOK_URL "
+                    "in settings.py), or C_REST_CLIENT_ID and C_REST_CLIENT_SECRET for an installed app"
+                )
+            client = Client.from_settings(settings, **({"ca_bundle": ca_bundle} if ca_bundle else {}))
         click.echo(f"POST {mask_url(client.auth.endpoint())}{method}.json", err=True)
         with client:
             response = client.request(method, parsed)
@@ -85,12 +91,7 @@ def call_command(
             detail += f"\n{exc.hint}"
         raise click.ClickException(detail) from None
     if as_json:
-        body: dict[str, object] = {"result": response.result}
-        if response.total is not None:
-            body["total"] = response.total
-        if response.next is not None:
-            body["next"] = response.next
-        body["time"] = dict(response.time)
+        body = response.envelope()
         click.echo(json.dumps(body, ensure_ascii=False))
     else:
         click.echo(json.dumps(response.result, ensure_ascii=False, indent=2))

@@ -83,6 +83,16 @@ class Response:
     time: Mapping[str, Any] = field(default_factory=dict)
     status: int = 200
 
+    def envelope(self) -> dict[str, Any]:
+        """The answer as Bitrix24 sent it (and CRest returns it): result, total, next, time."""
+        body: dict[str, Any] = {"result": self.result}
+        if self.total is not None:
+            body["total"] = self.total
+        if self.next is not None:
+            body["next"] = self.next
+        body["time"] = dict(self.time)
+        return body
+
 
 @dataclass(frozen=True)
 class RetryPolicy:

@@ -75,13 +75,7 @@ class CRest:
             response = cls._get_client().request(method, params)
         except CrestError as exc:
             return exc.as_crest_dict()
-        out: dict[str, Any] = {"result": response.result}
-        if response.total is not None:
-            out["total"] = response.total
-        if response.next is not None:
-            out["next"] = response.next
-        out["time"] = dict(response.time)
-        return out
+        return response.envelope()
 
     @classmethod
     def callBatch(cls, arData: Mapping[Any, Mapping[str, Any]], halt: int | bool = 0) -> dict[str, Any]:
