@@ -180,7 +180,19 @@ class Worker:
     poll: float = 0.5
     #: Seconds between offline recoveries (the first runs at start).
     recovery_interval: float = 300.0
+    #: Processed events are forgotten after this many seconds (their bodies hold users'
+    #: tokens); a replay older than that is new again. None keeps them forever.
+    retention: float | None = 7 * 86400.0
+    #: Seconds between purges of processed events.
+    purge_interval: float = 3600.0
     clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+
+    def purge(self) -> int:
+        """Forget processed events older than ``retention``; returns how many went."""
+        if self.retention is None:
+            return 0
+        return self.inbox.purge(self.wall_clock() - self.retention)
 
     def run_once(self) -> bool:
         """Claim and process one due event; False when none was due."""
@@ -242,9 +254,15 @@ class Worker:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; the offline recovery runs at start and then periodically."""
-        next_recovery = self.clock()
+        next_recovery = next_purge = self.clock()
         started = False
         while not stop.is_set():
+            if self.clock() >= next_purge:
+                try:
+                    self.purge()
+                except Exception:  # housekeeping must not stop event processing
+                    log.exception("purging processed events failed")
+                next_purge = self.clock() + self.purge_interval
             if self.recovery is not None and self.clock() >= next_recovery:
                 try:
                     if started:

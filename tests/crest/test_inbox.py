@@ -331,3 +331,17 @@ def test_onofflineevent_triggers_recovery(inbox: Inbox) -> None:
     inbox.enqueue(event_body(0, "ONOFFLINEEVENT"), event="ONOFFLINEEVENT", member_id=MEMBER)
     Worker(inbox, router, clients=lambda m: portal, recovery=recovery).drain()  # type: ignore[arg-type,return-value]
     assert sorted(seen) == ["100", "101"]
+
+
+def test_worker_forgets_processed_events_after_the_retention(inbox: Inbox, clock: Clock) -> None:
+    router, seen = recording_router()
+    put(inbox, 1)
+    worker = Worker(inbox, router, retention=3600.0, wall_clock=clock)
+    assert worker.drain() == 1
+    assert worker.purge() == 0  # kept within the retention: a replay is still a duplicate
+    assert put(inbox, 1) is None
+    clock.now += 3601
+    assert worker.purge() == 1
+    assert inbox.counts()["done"] == 0
+    assert put(inbox, 1) is not None  # an old replay is new again
+    assert Worker(inbox, router, retention=None).purge() == 0
