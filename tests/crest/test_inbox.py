@@ -337,7 +337,7 @@ def test_worker_forgets_processed_events_after_the_retention(inbox: Inbox, clock
     router, seen = recording_router()
     put(inbox, 1)
     worker = Worker(inbox, router, retention=3600.0, wall_clock=clock)
-    assert worker.drain() == 1
+    assert worker.drain() == 1 and seen == ["1"]
     assert worker.purge() == 0  # kept within the retention: a replay is still a duplicate
     assert put(inbox, 1) is None
     clock.now += 3601
