@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 
 from portal.clock import Clock
 from portal.config import PortalConfig
@@ -28,10 +28,7 @@ def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = N
 
         @app.before_request
         def learn_base_url() -> None:
-            from flask import request
-
-            if state._base_url is None:
-                state.set_base_url(request.host_url)
+            state.learn_base_url(request.host_url)
 
     # /rest/ is answered by a WSGI middleware in front of Flask: it is the hot path.
     app.wsgi_app = rest.RestFastPath(app.wsgi_app, state)  # type: ignore[method-assign]

@@ -60,6 +60,11 @@ class Portal:
     def set_base_url(self, url: str) -> None:
         self._base_url = url.rstrip("/")
 
+    def learn_base_url(self, url: str) -> None:
+        """Take the first request's host as the base URL when none was configured."""
+        if self._base_url is None:
+            self.set_base_url(url)
+
     @property
     def domain(self) -> str:
         return urlsplit(self.base_url).netloc

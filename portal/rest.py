@@ -213,8 +213,7 @@ class RestFastPath:
         if not path.startswith("/rest/"):
             return self.wsgi_app(environ, start_response)
         req = RestRequest(environ)
-        if self.state._base_url is None:
-            self.state.set_base_url(req.host_url)
+        self.state.learn_base_url(req.host_url)
         try:
             status, headers, payload = handle(self.state, req, path[len("/rest/") :])
         except Exception:  # a bug in a method: answer as a portal does, and say why on stderr
