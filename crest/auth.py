@@ -28,6 +28,11 @@ __all__ = ["AppAuth", "Auth", "WebhookAuth", "mask_url"]
 RENEW_LEEWAY = 60.0
 
 
+#: Refresh an idle chain once its refresh token is this old (T13): refresh tokens lived 28 days
+#: in older Bitrix24 docs (180 now), so 20 days keeps a quiet app alive under either rule.
+KEEPALIVE_AGE = 20 * 86400.0
+
+
 def _leeway(inst: Installation) -> float:
     issued = inst.refreshed_at or inst.installed_at
     if inst.expires is None or issued is None or inst.expires <= issued:
@@ -186,6 +191,19 @@ class AppAuth:
         if self._on_renew is not None:
             self._on_renew(renewed)
         return renewed
+
+    def keepalive(self, max_age: float = KEEPALIVE_AGE) -> bool:
+        """Refresh once if the stored refresh token is older than ``max_age``; True if it did.
+
+        Bitrix24 asks apps not to refresh on a timer, and this does not: it renews only a chain
+        that has been idle for weeks, so that it does not die of old age (T13). Under the store
+        lock, as every renewal, so two processes doing this refresh once between them.
+        """
+        inst = self.installation(reload=True)
+        issued = inst.refreshed_at or inst.installed_at
+        if inst.needs_reinstall or issued is None or self._clock() - issued < max_age:
+            return False
+        return self._renew(inst.access_token).access_token != inst.access_token
 
     def follow_move(self, new_netloc: str) -> bool:
         """Accept a portal rename only when the OAuth server confirms it (T2).

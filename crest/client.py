@@ -207,6 +207,7 @@ class Client:
         *,
         store: InstallationStore | None = None,
         settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
         **kwargs: Any,
     ) -> Client:
         """A client acting as the local application installed on portal ``member_id``.
@@ -225,7 +226,7 @@ class Client:
         ca_bundle = kwargs.pop("ca_bundle", None) or settings.ca_bundle
         timeout = kwargs.pop("timeout", None) or (settings.connect_timeout, settings.read_timeout)
         oauth = OAuthClient.from_settings(settings, session)
-        auth = AppAuth(member_id, store, oauth)
+        auth = AppAuth(member_id, store, oauth, clock=clock)
         return cls(auth, session=session, ca_bundle=ca_bundle, timeout=timeout, **kwargs)
 
     @classmethod

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from crest.auth import AppAuth
 from crest.errors import CrestError
 from crest.events import Event, EventContext, EventRouter, ensure_bindings, parse_body
 from crest.inbox import Inbox, InboxItem
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from crest.client import Client
     from crest.stores.base import InstallationStore
 
-__all__ = ["Bindings", "OfflineRecovery", "Worker", "offline_body"]
+__all__ = ["Bindings", "OfflineRecovery", "Worker", "keep_chains_alive", "offline_body"]
 
 log = logging.getLogger("crest.worker")
 
@@ -185,6 +186,9 @@ class Worker:
     retention: float | None = 7 * 86400.0
     #: Seconds between purges of processed events.
     purge_interval: float = 3600.0
+    #: Called once a day to keep idle token chains alive (see :func:`keep_chains_alive`).
+    keepalive: Callable[[], object] | None = None
+    keepalive_interval: float = 86400.0
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
 
@@ -254,9 +258,15 @@ class Worker:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; the offline recovery runs at start and then periodically."""
-        next_recovery = next_purge = self.clock()
+        next_recovery = next_purge = next_keepalive = self.clock()
         started = False
         while not stop.is_set():
+            if self.keepalive is not None and self.clock() >= next_keepalive:
+                try:
+                    self.keepalive()
+                except Exception:  # a dead chain is logged; events still get processed
+                    log.exception("keeping token chains alive failed")
+                next_keepalive = self.clock() + self.keepalive_interval
             if self.clock() >= next_purge:
                 try:
                     self.purge()
@@ -285,3 +295,13 @@ class Worker:
 def dispatch_one(router: EventRouter, event: Event, clients: ClientFactory | None = None) -> int:
     """Run one event's handlers now, outside the inbox (tests, tools)."""
     return router.dispatch(event, EventContext(event, clients))
+
+
+def keep_chains_alive(store: InstallationStore, clients: ClientFactory) -> list[str]:
+    """Refresh every stored portal whose refresh token has been idle too long; their member_ids."""
+    renewed = []
+    for inst in store.all_installations():
+        auth = clients(inst.member_id).auth
+        if isinstance(auth, AppAuth) and auth.keepalive():
+            renewed.append(inst.member_id)
+    return renewed

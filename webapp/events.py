@@ -43,7 +43,7 @@ from crest.events import (
 )
 from crest.inbox import Inbox, inbox_path
 from crest.installation import Installation, is_member_id
-from crest.worker import Bindings, OfflineRecovery, Worker
+from crest.worker import Bindings, OfflineRecovery, Worker, keep_chains_alive
 from webapp.extension import CrestState, state
 
 __all__ = [
@@ -162,6 +162,7 @@ def build_state(
         clients=crest.client,
         recovery=OfflineRecovery(st.inbox, crest.client, crest.store),
         bindings=st.bindings(base_url) if base_url else None,
+        keepalive=lambda: keep_chains_alive(crest.store, crest.client),
     )
     return st
 

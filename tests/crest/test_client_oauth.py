@@ -270,3 +270,29 @@ _SETTING_KEYS = {
     "ca_bundle",
     "allow_http_portals",
 }
+
+
+def test_idle_chain_is_kept_alive_once(portal: PortalHandle, store_url: str) -> None:
+    from crest.worker import keep_chains_alive
+
+    store = open_store(store_url)
+    inst = install(portal, store, known_expiry=False)
+    settings = app_settings(portal, store_url)
+    now = [time.time()]
+    clients: dict[str, Client] = {}
+
+    def client(member_id: str) -> Client:
+        if member_id not in clients:
+            clients[member_id] = Client.for_portal(
+                member_id, store=store, settings=settings, clock=lambda: now[0]
+            )
+        return clients[member_id]
+
+    assert keep_chains_alive(store, client) == []  # fresh: nothing to do, no refresh
+    assert len(refreshes(portal)) == 0
+    now[0] += 21 * 86400  # three idle weeks
+    assert keep_chains_alive(store, client) == [inst.member_id]
+    assert keep_chains_alive(store, client) == []  # renewed: not again
+    assert len(refreshes(portal)) == 1
+    renewed = store.find(inst.member_id)
+    assert renewed is not None and renewed.refresh_token != inst.refresh_token
