@@ -1,9 +1,7 @@
 """``create_app``: the Flask application a Bitrix24 portal installs and opens.
 
-Templates live in the repository's top-level ``templates/`` (DESIGN.md's layout), found
-relative to this package; that works from a checkout and an editable install (``make
-venv``). A wheel would have to ship them as package data under ``webapp/``, where
-:func:`_template_folder` looks first.
+Templates ship inside the package (``webapp/templates``, package data, so a wheel carries
+them); the repository's top-level ``templates/`` of DESIGN.md's layout is a link to them.
 
 Errors never show a stack trace or a secret: an HTTP error renders ``error.html`` (JSON under
 ``/api/``), a :class:`~crest.errors.CrestError` that carries a status (install and frame
@@ -37,8 +35,9 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def _template_folder() -> str:
-    packaged = _PACKAGE / "templates"
-    return str(packaged if packaged.is_dir() else _PACKAGE.parent / "templates")
+    # The templates live in the package (so a wheel carries them); the repository's top-level
+    # templates/ is a link to them.
+    return str(_PACKAGE / "templates")
 
 
 def _wants_json() -> bool:
