@@ -132,7 +132,10 @@ def test_duplicate_headers_are_seen_raw() -> None:
     }
 
 
-def test_store_and_logs_paths_from_settings_are_probed(tmp_path: Path) -> None:
+def test_store_and_logs_paths_from_settings_are_probed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the relative store path must not land in the checkout
     routes = {("GET", "/data/tokens.sqlite"): (200, []), ("GET", "/mylogs/"): (200, [])}
     with serving(stub(routes)) as url:
         checks = remote_checks(
