@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -465,6 +466,27 @@ def _iter_pairs(pairs: Sequence[str]) -> Iterator[tuple[str, str]]:
         yield key, value
 
 
+@contextmanager
+def _interruptible(bar: _Progress, resume: str) -> Iterator[None]:
+    """Close the progress bar however the work ends; Ctrl-C and portal errors end it cleanly.
+
+    Both commands keep a checkpoint, so the way out is always the same advice: run it again.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo(f"interrupted; run the same command again to {resume}", err=True)
+        sys.exit(130)
+    except CrestError as exc:
+        bar.close()
+        raise click.ClickException(
+            f"{type(exc).__name__}: {exc}; run the same command again to {resume}"
+        ) from None
+    else:
+        bar.close()
+
+
 @click.command("export")
 @click.argument("method")
 @click.option("--select", "select", multiple=True, help="A field to export (repeat); default: all.")
@@ -492,27 +514,21 @@ def export_command(
     filter_ = dict(_iter_pairs(filters))
     params = parse_pairs(extra) if extra else {}
     bar = _Progress(f"export {method}", enabled=not quiet)
-    try:
-        with _client(webhook, ca_bundle, plan, speed, share) as client:
-            result = export_rows(
-                client,
-                method,
-                Path(out),
-                params=params,
-                select=list(select) or None,
-                filter=filter_,
-                parallel=parallel,
-                progress=bar,
-                restart=restart,
-            )
-    except KeyboardInterrupt:
-        bar.close()
-        click.echo("interrupted; run the same command again to resume from the checkpoint", err=True)
-        sys.exit(130)
-    except CrestError as exc:
-        bar.close()
-        raise click.ClickException(f"{type(exc).__name__}: {exc}; run again to resume") from None
-    bar.close()
+    with (
+        _interruptible(bar, "resume from the checkpoint"),
+        _client(webhook, ca_bundle, plan, speed, share) as client,
+    ):
+        result = export_rows(
+            client,
+            method,
+            Path(out),
+            params=params,
+            select=list(select) or None,
+            filter=filter_,
+            parallel=parallel,
+            progress=bar,
+            restart=restart,
+        )
     note = f" (resumed after ID {result.resumed_from})" if result.resumed_from is not None else ""
     click.echo(
         f"{result.rows} rows -> {result.path}{note}; {result.stats.get('requests', '?')} requests", err=True
@@ -542,22 +558,19 @@ def import_command(
 ) -> None:
     """Create one ENTITY per row of a CSV FILE whose header names the fields (NAME, PHONE, EMAIL...)."""
     bar = _Progress(f"import {entity}", enabled=not quiet)
-    try:
-        with _client(webhook, ca_bundle, plan, speed, share) as client:
-            result = import_rows(
-                client,
-                entity,
-                Path(file),
-                report=Path(report) if report else None,
-                parallel=parallel,
-                progress=bar,
-                restart=restart,
-            )
-    except KeyboardInterrupt:
-        bar.close()
-        click.echo("interrupted; run the same command again to continue (done rows are skipped)", err=True)
-        sys.exit(130)
-    bar.close()
+    with (
+        _interruptible(bar, "continue (done rows are skipped)"),
+        _client(webhook, ca_bundle, plan, speed, share) as client,
+    ):
+        result = import_rows(
+            client,
+            entity,
+            Path(file),
+            report=Path(report) if report else None,
+            parallel=parallel,
+            progress=bar,
+            restart=restart,
+        )
     click.echo(
         f"created {result.created}, failed {result.failed}, unknown outcome {result.unknown}"
         + (f", skipped {result.skipped} done before" if result.skipped else "")

@@ -156,3 +156,25 @@ def test_import_cli(portal: tuple[PortalHandle, Client], tmp_path: Path) -> None
     assert "created 2, failed 1" in result.output
     report = read_csv(tmp_path / "companies.csv.failed.csv")
     assert report[0]["row"] == "3" and "Company name" in report[0]["error_description"]
+
+
+@pytest.mark.parametrize("command", ["export", "import"])
+def test_cli_with_the_portal_gone_ends_with_one_clear_line(command: str, tmp_path: Path) -> None:
+    with running_portal(PortalConfig(limits=False, cost=None)) as gone:
+        webhook = gone.webhook_url
+    src = tmp_path / "people.csv"
+    src.write_text("NAME\nAnn\n", encoding="utf-8")
+    args = (
+        ["export", "crm.contact.list", "--out", str(tmp_path / "out.csv")]
+        if command == "export"
+        else ["import", "contact", str(src)]
+    )
+    result = CliRunner().invoke(main, [*args, "--webhook", webhook, "--quiet"])
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    if command == "export":
+        assert "ConnectError" in result.output and "run the same command again" in result.output
+    else:  # the row is not lost: it is in the report, to be sent again
+        assert "failed 1" in result.output
+        assert read_csv(tmp_path / "people.csv.failed.csv")[0]["outcome"] != ""
