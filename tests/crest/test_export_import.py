@@ -177,4 +177,4 @@ def test_cli_with_the_portal_gone_ends_with_one_clear_line(command: str, tmp_pat
         assert "ConnectError" in result.output and "run the same command again" in result.output
     else:  # the row is not lost: it is in the report, to be sent again
         assert "failed 1" in result.output
-        assert read_csv(tmp_path / "people.csv.failed.csv")[0]["outcome"] != ""
+        assert read_csv(tmp_path / "people.csv.failed.csv")[0]["outcome"] == "error"
