@@ -12,8 +12,10 @@ from typing import Any
 
 import requests
 
+from crest.forms import encode
 from portal.context import Call, Paged
 from portal.registry import REGISTRY, method
+from portal.testing import PortalHandle
 
 
 def _echo(call: Call) -> Any:
@@ -92,3 +94,39 @@ def get(url: str, **kwargs: Any) -> requests.Response:
 
 def post(url: str, **kwargs: Any) -> requests.Response:
     return requests.post(url, timeout=10, **kwargs)
+
+
+def app_rest(handle: PortalHandle, method: str, token: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    """Call a method as an app, with a PHP-style form body as CRest sends it."""
+    resp = requests.post(
+        f"{handle.base_url}/rest/{method}.json",
+        data=encode({**params, "auth": token}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
+    return resp.status_code, resp.json()
+
+
+def app_ok(handle: PortalHandle, method: str, token: str, **params: Any) -> Any:
+    """The result of an app call that must succeed."""
+    status, body = app_rest(handle, method, token, **params)
+    assert status == 200, body
+    return body["result"]
+
+
+def hook_rest(
+    portal: PortalHandle, method: str, params: dict[str, Any], *, form: bool = False
+) -> requests.Response:
+    """POST a webhook call as CRest does (PHP form) or as a JSON client does."""
+    url = portal.webhook_url + method + ".json"
+    if form:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return requests.post(url, data=encode(params), headers=headers, timeout=10)
+    return requests.post(url, json=params, timeout=10)
+
+
+def hook_result(portal: PortalHandle, method: str, params: dict[str, Any], *, form: bool = False) -> Any:
+    """The result of a webhook call that must succeed."""
+    resp = hook_rest(portal, method, params, form=form)
+    assert resp.status_code == 200, resp.text
+    return resp.json()["result"]

@@ -8,28 +8,12 @@ from typing import Any
 import pytest
 import requests
 
-from crest.forms import encode
 from portal.testing import PortalHandle, running_portal
+from tests.portal._portal_helpers import hook_rest as rest
+from tests.portal._portal_helpers import hook_result as result
 
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$")
 ENTITIES = ("contact", "company", "lead", "deal")
-
-
-def rest(
-    portal: PortalHandle, method: str, params: dict[str, Any], *, form: bool = False
-) -> requests.Response:
-    """POST a method call as CRest does (PHP form) or as a JSON client does."""
-    url = portal.webhook_url + method + ".json"
-    if form:
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        return requests.post(url, data=encode(params), headers=headers, timeout=10)
-    return requests.post(url, json=params, timeout=10)
-
-
-def result(portal: PortalHandle, method: str, params: dict[str, Any], *, form: bool = False) -> Any:
-    resp = rest(portal, method, params, form=form)
-    assert resp.status_code == 200, resp.text
-    return resp.json()["result"]
 
 
 def error(resp: requests.Response) -> tuple[int, dict[str, Any]]:

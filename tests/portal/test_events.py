@@ -17,9 +17,11 @@ import pytest
 import requests
 from flask import Flask, request
 
-from crest.forms import decode, encode
+from crest.forms import decode
 from portal.server import ServerThread
 from portal.testing import PortalHandle
+from tests.portal._portal_helpers import app_ok as ok
+from tests.portal._portal_helpers import app_rest as rest
 
 APP_AUTH_KEYS = [
     "access_token",
@@ -78,23 +80,6 @@ def receiver() -> Iterator[Receiver]:
         yield r
     finally:
         r.server.stop()
-
-
-def rest(handle: PortalHandle, method: str, token: str, **params: Any) -> tuple[int, dict[str, Any]]:
-    """Call a method as an app, with a PHP-style form body as CRest sends it."""
-    resp = requests.post(
-        f"{handle.base_url}/rest/{method}.json",
-        data=encode({**params, "auth": token}),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-        timeout=10,
-    )
-    return resp.status_code, resp.json()
-
-
-def ok(handle: PortalHandle, method: str, token: str, **params: Any) -> Any:
-    status, body = rest(handle, method, token, **params)
-    assert status == 200, body
-    return body["result"]
 
 
 def flush(handle: PortalHandle) -> None:

@@ -7,24 +7,9 @@ from typing import Any
 import pytest
 import requests
 
-from crest.forms import encode
 from portal.testing import PortalHandle
-
-
-def rest(handle: PortalHandle, method: str, token: str, **params: Any) -> tuple[int, dict[str, Any]]:
-    resp = requests.post(
-        f"{handle.base_url}/rest/{method}.json",
-        data=encode({**params, "auth": token}),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-        timeout=10,
-    )
-    return resp.status_code, resp.json()
-
-
-def ok(handle: PortalHandle, method: str, token: str, **params: Any) -> Any:
-    status, body = rest(handle, method, token, **params)
-    assert status == 200, body
-    return body["result"]
+from tests.portal._portal_helpers import app_ok as ok
+from tests.portal._portal_helpers import app_rest as rest
 
 
 def error(handle: PortalHandle, method: str, token: str, **params: Any) -> tuple[int, str, dict[str, Any]]:

@@ -7,24 +7,9 @@ from typing import Any
 import pytest
 import requests
 
-from crest.forms import encode
 from portal.testing import PortalHandle
-
-
-def rest(
-    portal: PortalHandle, method: str, params: dict[str, Any], *, form: bool = False
-) -> requests.Response:
-    url = portal.webhook_url + method + ".json"
-    if form:
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        return requests.post(url, data=encode(params), headers=headers, timeout=10)
-    return requests.post(url, json=params, timeout=10)
-
-
-def result(portal: PortalHandle, method: str, params: dict[str, Any], *, form: bool = False) -> Any:
-    resp = rest(portal, method, params, form=form)
-    assert resp.status_code == 200, resp.text
-    return resp.json()["result"]
+from tests.portal._portal_helpers import hook_rest as rest
+from tests.portal._portal_helpers import hook_result as result
 
 
 def error(resp: requests.Response) -> tuple[int, str, str]:
