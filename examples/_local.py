@@ -10,7 +10,6 @@ server to server), the app binds its event handlers, and events flow without a b
 from __future__ import annotations
 
 import secrets
-import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ import requests
 from flask import Flask
 
 from crest.settings import Settings
-from portal.server import ServerThread
+from portal.server import ServerThread, wait_until_stopped
 from webapp.factory import create_app
 
 SCOPES = ("crm", "user", "placement", "task", "im")
@@ -124,10 +123,4 @@ def wait_for_install(handle: LocalApp, timeout: float = 10.0) -> None:
 
 def run_until_stopped(message: str) -> None:
     print(message, flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
+    wait_until_stopped()

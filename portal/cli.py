@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import threading
 from pathlib import Path
 
 import click
 
 from portal.config import CostModel, PortalConfig
+from portal.server import wait_until_stopped
 from portal.testing import start_portal
 
 
@@ -100,11 +99,7 @@ def portal_command(
         os.chmod(info_path, 0o600)
         click.echo(f"Info written: {info_path}")
     click.echo("Press Ctrl-C to stop.")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+        wait_until_stopped()
     finally:
         server.stop()

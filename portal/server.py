@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
 import socket
 import ssl
 import sys
@@ -205,3 +206,13 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_until_stopped() -> None:
+    """Block until Ctrl-C or SIGTERM: the foreground of ``crest portal``, ``crest demo`` and examples."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Short waits keep the main thread responsive to Ctrl-C.
+    with contextlib.suppress(KeyboardInterrupt):
+        while not stop.wait(0.5):
+            pass

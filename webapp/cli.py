@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -95,6 +93,8 @@ def running_demo(port: int = 0, *, contacts: int = 25) -> Iterator[dict[str, Any
 )
 def demo_command(port: int, info_path: str | None) -> None:
     """Run a local portal with the demo app installed in it, until Ctrl-C."""
+    from portal.server import wait_until_stopped
+
     with running_demo(port) as info:
         if info_path:
             # Written whole, then renamed: a reader polling for the file never sees half of it.
@@ -107,11 +107,5 @@ def demo_command(port: int, info_path: str | None) -> None:
         click.echo(f"App (direct):   {info['app_url']}")
         click.echo(f"Operator page:  {info['operator_url']}")
         click.echo("Press Ctrl-C to stop.")
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
+        wait_until_stopped()
     click.echo("Stopped.")
