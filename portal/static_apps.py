@@ -34,6 +34,7 @@ from portal.core import Portal
 from portal.credentials import ALL_SCOPES
 from portal.persist import Table
 from portal.rest import portal
+from portal.ui import portal_page_headers
 
 __all__ = ["PREFIX", "StaticFiles", "bp", "register_static_app"]
 
@@ -110,17 +111,9 @@ def _find_static(p: Portal, app_id: int) -> dict[str, Any] | None:
     return None
 
 
-@bp.after_request
-def _page_headers(resp: Response) -> Response:
-    # The upload form is a portal page: the same headers as portal.ui's pages. The app files
-    # already carry their own (setdefault leaves them).
-    from portal.ui import _CSP as PORTAL_CSP
-
-    if resp.mimetype == "text/html":
-        resp.headers.setdefault("Content-Security-Policy", PORTAL_CSP)
-        resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-    return resp
+# The upload form is a portal page: the same headers as portal.ui's pages. The app files
+# already carry their own, which setdefault leaves as they are.
+bp.after_request(portal_page_headers)
 
 
 # --- serving -------------------------------------------------------------------------------------

@@ -143,7 +143,8 @@ def _current_user(p: Portal) -> dict[str, Any]:
 
 
 @bp.after_request
-def _headers(resp: Response) -> Response:
+def portal_page_headers(resp: Response) -> Response:
+    """Headers of every portal page (static apps' upload form too); answers that set their own keep them."""
     if resp.mimetype == "text/html":
         resp.headers.setdefault("Content-Security-Policy", _CSP)
         resp.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
