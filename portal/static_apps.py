@@ -34,7 +34,7 @@ from portal.core import Portal
 from portal.credentials import ALL_SCOPES
 from portal.persist import Table
 from portal.rest import portal
-from portal.ui import portal_page_headers
+from portal.ui import portal_page_headers, ui_state
 
 __all__ = ["PREFIX", "StaticFiles", "bp", "register_static_app"]
 
@@ -212,7 +212,6 @@ def devops_form() -> str:
 
 @bp.post("/devops/static-app/")
 def devops_upload() -> ResponseReturnValue:
-    from portal.ui import ui_state
 
     g.user_id = _form_user()
     p = portal()
