@@ -34,7 +34,7 @@ from portal.core import Portal
 from portal.credentials import ALL_SCOPES
 from portal.persist import Table
 from portal.rest import portal
-from portal.ui import portal_page_headers, ui_state
+from portal.ui import DEFAULT_USER, _page, portal_page_headers, ui_state
 
 __all__ = ["PREFIX", "StaticFiles", "bp", "register_static_app"]
 
@@ -184,14 +184,12 @@ def admin_upload() -> ResponseReturnValue:
 
 def _form_user() -> int:
     # The same "logged-in user" rule as the portal's pages (portal.ui): ?user_id=N, else user 1.
-    from portal.ui import DEFAULT_USER
 
     raw = request.args.get("user_id", "")
     return int(raw) if raw.isdigit() else DEFAULT_USER
 
 
 def _form_page(p: Portal, *, error: str | None = None, problems: list[str] | None = None) -> str:
-    from portal.ui import _page, ui_state
 
     return _page(
         "portal/devops_static.html",
