@@ -84,7 +84,8 @@ CREST_SECRET_KEY = ""
 CREST_OPERATOR_KEY = ""
 
 # The public https:// address of the app, as the portal reaches it (e.g. "https://app.example.com").
-# Event handler URLs are built from it. Empty: taken from each request.
+# Event handler and placement URLs are built from it, and only from it: never from a request's
+# Host header, which anyone can set. Empty: the app binds no events or placements and says so.
 CREST_APP_BASE_URL = ""
 
 # Where the app's pages load Bitrix24's BX24.js from.
@@ -94,11 +95,17 @@ CREST_BX24_JS_URL = "//api.bitrix24.com/api/v1/"
 # own domains; for on-premise portals reached under another name. Example: ("https://b24.corp",)
 CREST_FRAME_ANCESTORS = ()
 
-# Tokens of the portal's outgoing webhooks whose events the app accepts (they are secrets).
+# Tokens of the portal's outgoing webhooks whose events the app accepts (they are secrets),
+# each bound to the portal that issued it: "MEMBER_ID=TOKEN" or "DOMAIN=TOKEN".
+# Example: ("mycompany.bitrix24.com=abcdef0123456789",)
 CREST_OUTGOING_WEBHOOK_TOKENS = ()
 
 # "thread": the web process also runs the event handlers; "off": run `crest worker` separately.
 CREST_EVENTS_WORKER = "thread"
+
+# Events bound at install besides those your handlers need. Empty: CRM add/update/delete of
+# contacts, companies, deals and leads.
+CREST_EVENTS = ()
 
 # The event inbox database. Empty: next to the store.
 CREST_INBOX = ""

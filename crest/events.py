@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from crest.errors import ApiError, CrestError, FormError
 from crest.forms import MAX_FIELDS, decode, json_nesting, repeated_field
+from crest.installation import is_member_id
 
 if TYPE_CHECKING:
     from crest.client import Client
@@ -42,9 +43,10 @@ __all__ = [
     "EventError",
     "EventHandler",
     "EventRouter",
+    "WebhookToken",
     "decode_body",
     "ensure_bindings",
-    "match_any_token",
+    "match_webhook_token",
     "parse_body",
     "parse_event",
     "verify_token",
@@ -311,11 +313,39 @@ def verify_token(event: Event, expected_token: str | None) -> bool:
     return hmac.compare_digest(event.application_token.encode("utf-8"), expected_token.encode("utf-8"))
 
 
-def match_any_token(event: Event, tokens: Iterable[str]) -> bool:
-    """:func:`verify_token` against each of ``tokens``, without stopping at the first match."""
+@dataclass(frozen=True)
+class WebhookToken:
+    """An outgoing webhook's token, bound to the portal that issued it.
+
+    ``portal`` is that portal's ``member_id`` or its domain. The token alone proves only that
+    the sender knows it; binding it to a portal stops a delivery that names another portal
+    (or a malformed ``member_id``) from being queued under its authority.
+    """
+
+    portal: str
+    token: str = field(repr=False)
+
+    @classmethod
+    def parse(cls, entry: str) -> WebhookToken:
+        """``"MEMBER_ID=TOKEN"`` or ``"DOMAIN=TOKEN"`` (as :class:`~crest.settings.Settings` checks them)."""
+        portal, _, token = entry.partition("=")
+        return cls(portal.strip().lower(), token.strip())
+
+    def names(self, event: Event) -> bool:
+        if not is_member_id(event.member_id):
+            return False
+        return self.portal in (event.member_id.lower(), event.domain.strip().lower())
+
+
+def match_webhook_token(event: Event, tokens: Iterable[WebhookToken]) -> bool:
+    """True when one of ``tokens`` is the event's and is bound to the portal the event names.
+
+    Every token is compared (in constant time), so the answer's timing does not tell which
+    one, or whether any, was close.
+    """
     found = False
-    for token in tokens:
-        found = verify_token(event, token) | found
+    for bound in tokens:
+        found = (verify_token(event, bound.token) & bound.names(event)) | found
     return found
 
 

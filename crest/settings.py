@@ -112,10 +112,15 @@ class Settings:
     plan: str = "standard"
     #: Accept http:// portal endpoints in install deliveries: for the local portal only.
     allow_http_portals: bool = False
-    #: Tokens of the portal's outgoing webhooks that the events endpoint accepts (secrets).
+    #: Tokens of the portal's outgoing webhooks that the events endpoint accepts (secrets),
+    #: each bound to its portal: ``"MEMBER_ID=TOKEN"`` or ``"DOMAIN=TOKEN"``. A token is
+    #: accepted only in a delivery that names that portal (the token alone says nothing about
+    #: which portal sent it).
     outgoing_webhook_tokens: tuple[str, ...] = field(default=(), repr=False)
     #: "thread": the web process runs the event handlers; "off": a separate ``crest worker`` does.
     events_worker: str = "thread"
+    #: Events bound at install besides those the router handles; empty: CRM add/update/delete.
+    events: tuple[str, ...] = ()
     #: The events inbox database; None: next to the store.
     inbox: str | None = None
 
@@ -158,6 +163,14 @@ class Settings:
                 raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
         if self.events_worker.lower() not in ("thread", "off"):
             raise ConfigError(f"events_worker must be 'thread' or 'off', not {self.events_worker!r}")
+        for entry in self.outgoing_webhook_tokens:
+            portal, sep, token = entry.partition("=")
+            if not sep or not portal.strip() or not token.strip():
+                raise ConfigError(
+                    "outgoing_webhook_tokens (CREST_OUTGOING_WEBHOOK_TOKENS): each token must name its "
+                    "portal, as 'MEMBER_ID=TOKEN' or 'DOMAIN=TOKEN' (the domain the portal is opened at), "
+                    f"not {mask_secret(entry)!r}"
+                )
         if self.plan not in _PLANS:
             raise ConfigError(f"plan must be one of {', '.join(_PLANS)}, not {self.plan!r}")
 
@@ -180,7 +193,7 @@ class Settings:
             elif f.name == "web_hook_url" and value:
                 shown = repr(_mask_webhook(value))
             elif f.name == "outgoing_webhook_tokens":
-                shown = repr(tuple(mask_secret(t) for t in value))
+                shown = repr(tuple(_mask_bound_token(t) for t in value))
             else:
                 shown = repr(value)
             parts.append(f"{f.name}={shown}")
@@ -248,7 +261,7 @@ def _from_file(path: Path) -> dict[str, Any]:
 def _from_mapping(source: Mapping[str, Any], where: str, *, strict: bool) -> dict[str, Any]:
     """Field values from constants/variables. ``strict``: an unknown C_REST_* name is an error
     (a typo in settings.py would otherwise be silently ignored). Other CREST_* names belong to
-    other parts of the kit (CREST_EVENTS_WORKER...) and are left alone."""
+    other parts of the kit and are left alone."""
     names = _names()
     out: dict[str, Any] = {}
     origin: dict[str, str] = {}
@@ -328,6 +341,11 @@ def _webhook_url(url: str) -> str:
             f"(got {_mask_webhook(url)!r})"
         )
     return url
+
+
+def _mask_bound_token(entry: str) -> str:
+    portal, sep, token = entry.partition("=")
+    return f"{portal}={mask_secret(token)}" if sep else mask_secret(entry)
 
 
 def _mask_webhook(url: str) -> str:

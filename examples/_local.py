@@ -82,8 +82,9 @@ def local_app(
             bx24_js_url=f"{portal_url}/bx24/api/v1/",
             secret_key=secrets.token_urlsafe(32),
             store=f"sqlite:{workdir / 'crest.sqlite'}",
+            events_worker="thread",
         )
-        app = create_app(settings, config={"CREST_EVENTS_WORKER": "thread"})
+        app = create_app(settings)
         setup(app)
         server.set_app(app)
         server.start()

@@ -7,12 +7,11 @@ and only then commit the raw body to the durable inbox and answer 200. Nothing u
 stored. Handlers run later, in a worker: a thread of this process by default, or
 ``crest worker`` as a process of its own (set ``CREST_EVENTS_WORKER=off`` for the web process).
 
-Configuration (``app.config`` wins over the environment, which wins over ``Settings``):
-
-``CREST_EVENTS_WORKER``              ``thread`` (default) or ``off``
-``CREST_OUTGOING_WEBHOOK_TOKENS``    tokens of the portal's outgoing webhooks (list, or comma-separated)
-``CREST_EVENTS``                     events bound at install (default: CRM add/update/delete)
-``CREST_INBOX``                      inbox file (default: next to / inside the store)
+Configuration comes from :class:`~crest.settings.Settings` alone (one path: defaults <
+settings.py < ``CREST_*`` variables < arguments): ``events_worker`` (``thread`` or ``off``),
+``outgoing_webhook_tokens`` (each bound to its portal, ``MEMBER_ID=TOKEN`` or ``DOMAIN=TOKEN``),
+``events`` (bound at install; default CRM add/update/delete) and ``inbox`` (default: next to
+the store).
 
 ``GET /events/recent`` lists recently processed events (no payloads) for the demo page; it
 needs the operator key, like ``/operator``.
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -37,7 +35,8 @@ from crest.events import (
     Event,
     EventError,
     EventRouter,
-    match_any_token,
+    WebhookToken,
+    match_webhook_token,
     parse_body,
     verify_token,
 )
@@ -54,7 +53,6 @@ __all__ = [
     "init_app",
     "on_installed",
     "router",
-    "setting",
     "start_worker",
     "stop_worker",
 ]
@@ -81,7 +79,7 @@ class EventsState:
     inbox: Inbox
     router: EventRouter
     events: tuple[str, ...]
-    outgoing_tokens: tuple[str, ...]
+    outgoing_tokens: tuple[WebhookToken, ...]
     max_body: int = DEFAULT_MAX_BODY
     worker: Worker | None = None
     thread: threading.Thread | None = None
@@ -102,39 +100,21 @@ def router(app: Flask | None = None) -> EventRouter:
     return events_state(app).router
 
 
-def setting(settings: Any, name: str, attr: str, default: Any) -> Any:
-    """An events option from the environment, else from ``Settings``, else ``default``."""
-    if name in os.environ:
-        return os.environ[name]
-    value = getattr(settings, attr, None)
-    return default if value in (None, "", ()) else value
-
-
-def _option(app: Flask, name: str, attr: str, default: Any) -> Any:
-    if name in app.config:
-        return app.config[name]
-    return setting(state(app).settings, name, attr, default)
-
-
-def _names(value: Any) -> tuple[str, ...]:
-    items: Iterable[Any] = value.split(",") if isinstance(value, str) else value
-    return tuple(str(item).strip() for item in items if str(item).strip())
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(item).strip() for item in value if str(item).strip())
 
 
 def init_app(app: Flask, *, event_router: EventRouter | None = None) -> None:
-    """Register ``/events`` and, unless ``CREST_EVENTS_WORKER=off``, start the worker thread."""
+    """Register ``/events`` and, unless ``events_worker`` is ``off``, start the worker thread."""
     crest = state(app)
     events_state_ = build_state(
         crest,
         event_router,
-        inbox=_option(app, "CREST_INBOX", "inbox", None),
-        events=_option(app, "CREST_EVENTS", "events", DEFAULT_EVENTS),
-        outgoing_tokens=_option(app, "CREST_OUTGOING_WEBHOOK_TOKENS", "outgoing_webhook_tokens", ()),
         max_body=min(DEFAULT_MAX_BODY, app.config.get("MAX_CONTENT_LENGTH") or DEFAULT_MAX_BODY),
     )
     app.extensions["crest_events"] = events_state_
     app.register_blueprint(bp)
-    if str(_option(app, "CREST_EVENTS_WORKER", "events_worker", "thread")).lower() == "thread":
+    if crest.settings.events_worker.lower() == "thread":
         start_worker(app)
 
 
@@ -143,19 +123,18 @@ def build_state(
     event_router: EventRouter | None = None,
     *,
     inbox: str | None = None,
-    events: Any = DEFAULT_EVENTS,
-    outgoing_tokens: Any = (),
     max_body: int = DEFAULT_MAX_BODY,
 ) -> EventsState:
     """The inbox, router and worker for one store; shared by the app and ``crest worker``."""
+    settings = crest.settings
     st = EventsState(
-        inbox=Inbox(inbox or inbox_path(crest.settings.store)),
+        inbox=Inbox(inbox or settings.inbox or inbox_path(settings.store)),
         router=event_router or EventRouter(),
-        events=tuple(name.upper() for name in _names(events)),
-        outgoing_tokens=_names(outgoing_tokens),
+        events=tuple(name.upper() for name in _names(settings.events or DEFAULT_EVENTS)),
+        outgoing_tokens=tuple(WebhookToken.parse(entry) for entry in settings.outgoing_webhook_tokens),
         max_body=max_body,
     )
-    base_url = crest.settings.app_base_url
+    base_url = settings.app_base_url
     st.worker = Worker(
         st.inbox,
         st.router,
@@ -204,11 +183,11 @@ def _installation(event: Event) -> Installation | None:
 
 
 def _authenticate(
-    event: Event, installation: Installation | None, webhook_tokens: Sequence[str]
+    event: Event, installation: Installation | None, webhook_tokens: Sequence[WebhookToken]
 ) -> str | None:
     """``"app"``, ``"webhook"`` or ``None``; both checks always run, so timing tells nothing."""
     is_app = verify_token(event, installation.application_token if installation else None)
-    is_webhook = match_any_token(event, webhook_tokens)
+    is_webhook = match_webhook_token(event, webhook_tokens)
     if is_app:
         return "app"
     return "webhook" if is_webhook else None
@@ -233,10 +212,7 @@ def receive() -> Any:
     except StoreError:
         log.exception("store unavailable while verifying an event")
         return _answer(503, "unavailable", "try again later")
-    # Read per request, so an operator may set the config after create_app.
-    configured = current_app.config.get("CREST_OUTGOING_WEBHOOK_TOKENS")
-    tokens = _names(configured) if configured is not None else st.outgoing_tokens
-    kind = _authenticate(event, installation, tokens)
+    kind = _authenticate(event, installation, st.outgoing_tokens)
     if kind is None:
         log.info("refused %s for portal %s: application_token does not match", event.name, event.member_id)
         return _answer(401, "invalid_token", "application_token does not match")

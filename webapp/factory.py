@@ -18,7 +18,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from crest.errors import CrestError
+from crest.errors import ConfigError, CrestError
 from crest.settings import Settings
 from crest.stores import open_store
 from crest.stores.base import InstallationStore
@@ -81,7 +81,17 @@ def create_app(
     store: InstallationStore | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> Flask:
-    """The app. ``config`` is merged into ``app.config`` before anything reads it (tests, the demo)."""
+    """The app. ``config`` is Flask's own configuration (``TESTING``...), merged into ``app.config``.
+
+    The kit's settings come only from ``settings`` (one path: :class:`~crest.settings.Settings`);
+    a ``CREST_*`` or ``C_REST_*`` key in ``config`` is refused rather than silently ignored.
+    """
+    misplaced = sorted(k for k in (config or {}) if k.startswith(("CREST_", "C_REST_")))
+    if misplaced:
+        raise ConfigError(
+            f"{', '.join(misplaced)} belong in Settings (settings.py, the environment or "
+            "Settings(...)), not in create_app(config=...)"
+        )
     settings = settings or Settings.load()
     if not settings.secret_key:
         # Page tokens then die with the process and differ between worker processes.

@@ -150,11 +150,12 @@ def running_app(
             "secret_key": secrets.token_urlsafe(32),
             "ca_bundle": portal.ca_bundle,
             "store": "memory:",
+            "events_worker": "thread" if events_worker else "off",
         }
         values.update(settings)
         # Not Settings.load(): a test or the demo must not pick up the caller's settings.py or C_REST_* variables.
         config = Settings(**values)
-        app = create_app(config, config={"CREST_EVENTS_WORKER": "thread" if events_worker else "off"})
+        app = create_app(config)
         server.set_app(app)
         server.start()
     except BaseException:

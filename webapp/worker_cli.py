@@ -49,17 +49,12 @@ def _router(spec: str | None) -> EventRouter | None:
 
 def _state(settings_path: str | None, inbox: str | None, router: EventRouter | None = None) -> EventsState:
     from crest.stores import open_store
-    from webapp.events import DEFAULT_EVENTS, build_state, setting
+    from webapp.events import build_state
     from webapp.extension import CrestState
 
     settings = _settings(settings_path)
     crest = CrestState(settings=settings, store=open_store(settings.store))
-    return build_state(
-        crest,
-        router,
-        inbox=inbox or setting(settings, "CREST_INBOX", "inbox", None),
-        events=setting(settings, "CREST_EVENTS", "events", DEFAULT_EVENTS),
-    )
+    return build_state(crest, router, inbox=inbox)
 
 
 _settings_option = click.option("--settings", "settings_path", default=None, help="settings.py to load.")
@@ -106,10 +101,8 @@ def events_command(settings_path: str | None, inbox: str | None, failed: bool, r
     from crest.inbox import Inbox, inbox_path
 
     if inbox is None:
-        from webapp.events import setting
-
         settings = _settings(settings_path)
-        inbox = setting(settings, "CREST_INBOX", "inbox", None) or str(inbox_path(settings.store))
+        inbox = settings.inbox or str(inbox_path(settings.store))
     box = Inbox(inbox)
     if retry_id is not None:
         if not box.retry(retry_id):

@@ -12,8 +12,9 @@ from crest.events import (
     EventContext,
     EventError,
     EventRouter,
+    WebhookToken,
     ensure_bindings,
-    match_any_token,
+    match_webhook_token,
     parse_body,
     verify_token,
 )
@@ -166,11 +167,18 @@ def test_verify_token(given: str, expected: str | None, ok: bool) -> None:
     assert verify_token(event, expected) is ok
 
 
-def test_match_any_token() -> None:
-    event = Event(name="ONX", member_id=MEMBER, application_token="b" * 32)
-    assert match_any_token(event, ["a" * 32, "b" * 32])
-    assert not match_any_token(event, ["a" * 32])
-    assert not match_any_token(event, [])
+def test_webhook_token_matches_only_for_its_portal() -> None:
+    event = Event(name="ONX", member_id=MEMBER, domain="b24.example", application_token="b" * 32)
+    bound = WebhookToken.parse(f"{MEMBER}={'b' * 32}")
+    assert match_webhook_token(event, [WebhookToken.parse(f"{MEMBER}={'a' * 32}"), bound])
+    assert match_webhook_token(event, [WebhookToken.parse(f"B24.Example={'b' * 32}")])
+    assert not match_webhook_token(event, [WebhookToken.parse(f"{MEMBER}={'a' * 32}")])
+    assert not match_webhook_token(event, [WebhookToken.parse(f"{'c' * 32}={'b' * 32}")])
+    assert not match_webhook_token(event, [WebhookToken.parse(f"other.example={'b' * 32}")])
+    assert not match_webhook_token(event, [])
+    malformed = Event(name="ONX", member_id="b24.example", domain="b24.example", application_token="b" * 32)
+    assert not match_webhook_token(malformed, [WebhookToken.parse(f"b24.example={'b' * 32}")])
+    assert "b" * 32 not in repr(bound)
 
 
 def test_router_runs_named_then_wildcard_handlers() -> None:

@@ -246,7 +246,7 @@ def test_repr_masks_every_secret() -> None:
         client_secret=SECRET,
         secret_key="SENTINEL_signing_key",
         operator_key="SENTINEL_operator_key",
-        outgoing_webhook_tokens=("SENTINEL_outgoing_token",),
+        outgoing_webhook_tokens=("b24.example=SENTINEL_outgoing_token",),
     )
     for text in (repr(s), str(s), f"{s}", repr([s])):
         assert "SENTINEL" not in text.replace("SENT…", "")
@@ -275,3 +275,27 @@ def test_example_settings_file_is_complete_and_loads() -> None:
         while above and re.match(r"C_?REST_\w+ = ", above[-1]):
             above.pop()
         assert above and above[-1].startswith("#"), f"{crest_name} has no comment"
+
+
+def test_outgoing_webhook_tokens_must_name_their_portal() -> None:
+    with pytest.raises(ConfigError, match="MEMBER_ID=TOKEN") as info:
+        Settings(outgoing_webhook_tokens=("0123456789abcdef0123456789",))
+    assert "0123456789abcdef0123456789" not in str(info.value)
+    ok = Settings.load(
+        env={"CREST_OUTGOING_WEBHOOK_TOKENS": "b24.example=abcdef0123456789,x.example=t0k3n0123"}
+    )
+    assert ok.outgoing_webhook_tokens == ("b24.example=abcdef0123456789", "x.example=t0k3n0123")
+    assert "abcdef0123456789" not in repr(ok)
+
+
+def test_only_settings_reads_the_environment() -> None:
+    # One configuration path: no module of crest/ or webapp/ but crest/settings.py reads os.environ.
+    root = Path(__file__).resolve().parents[2]
+    offenders = [
+        str(path.relative_to(root))
+        for package in ("crest", "webapp")
+        for path in (root / package).rglob("*.py")
+        if path.name != "settings.py" or path.parent.name != "crest"
+        if re.search(r"os\.environ|os\.getenv|getenv\(", path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

@@ -52,8 +52,8 @@ APP_SCRIPT = textwrap.dedent(
 
     config = json.loads(open(sys.argv[1]).read())
     log_path, port, fd = config.pop("log"), config.pop("port"), config.pop("fd", None)
-    os.environ["CREST_EVENTS_WORKER"] = "off"  # started below, after the handler is in place
-    app = create_app(Settings.load(env={}, **config))
+    # The worker starts below, after the handler is in place.
+    app = create_app(Settings.load(env={}, events_worker="off", **config))
 
     @router(app).on("ONCRMCONTACTADD")
     def record(event: Event, ctx: EventContext) -> None:

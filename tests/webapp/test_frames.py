@@ -31,9 +31,14 @@ def _app(*installations: Installation, **settings: Any) -> Flask:
     store = MemoryStore()
     for inst in installations:
         store.save(inst)
-    values: dict[str, Any] = {"client_id": "local.test", "secret_key": "k" * 32, "store": "memory:"}
+    values: dict[str, Any] = {
+        "client_id": "local.test",
+        "secret_key": "k" * 32,
+        "store": "memory:",
+        "events_worker": "off",
+    }
     values.update(settings)
-    return create_app(Settings(**values), store=store, config={"CREST_EVENTS_WORKER": "off"})
+    return create_app(Settings(**values), store=store)
 
 
 def _csp(resp: Any) -> list[str]:

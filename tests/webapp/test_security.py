@@ -287,8 +287,7 @@ def test_portal_data_is_rendered_escaped(installed: AppHandle, name: str) -> Non
 
 def test_unexpected_errors_are_generic_pages(caplog: pytest.LogCaptureFixture) -> None:
     flask_app = create_app(
-        Settings(client_id="local.test", secret_key="k" * 32, store="memory:"),
-        config={"CREST_EVENTS_WORKER": "off"},
+        Settings(client_id="local.test", secret_key="k" * 32, store="memory:", events_worker="off")
     )
 
     @flask_app.get("/boom")

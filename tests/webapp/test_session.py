@@ -108,8 +108,8 @@ def _app(clock: Clock, client_id: str = "local.app") -> Flask:
             expires=None,
         )
     )
-    settings = Settings(client_id=client_id, secret_key="s" * 32, store="memory:")
-    app = create_app(settings, store=store, config={"CREST_EVENTS_WORKER": "off"})
+    settings = Settings(client_id=client_id, secret_key="s" * 32, store="memory:", events_worker="off")
+    app = create_app(settings, store=store)
     state(app).clock = clock
     return app
 

@@ -25,9 +25,8 @@ OPERATOR_KEY = "operator-key-for-tests-0123456789"
 
 
 @pytest.fixture
-def app(portal: PortalHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppHandle]:
-    # The tests drive the worker by hand (drain), so no thread races them.
-    monkeypatch.setenv("CREST_EVENTS_WORKER", "off")
+def app(portal: PortalHandle, tmp_path: Path) -> Iterator[AppHandle]:
+    # The tests drive the worker by hand (drain), so no thread races them (running_app's default).
     with running_app(
         portal, store=f"sqlite:{tmp_path / 'crest.sqlite'}", operator_key=OPERATOR_KEY
     ) as handle:
@@ -132,19 +131,49 @@ def test_uninstall_removes_the_installation_only_with_the_right_token(app: AppHa
     assert post(app, encode(form(app))).status_code == 401
 
 
-def test_outgoing_webhook_token_from_config(app: AppHandle) -> None:
-    hook = app.portal.admin(
-        "POST", "outgoing-webhooks", {"url": app.url + "/events", "events": ["ONCRMLEADADD"]}
-    )
-    body = encode(form(app, "ONCRMLEADADD", application_token=hook["application_token"]))
-    assert post(app, body).status_code == 401
-    app.app.config["CREST_OUTGOING_WEBHOOK_TOKENS"] = ["x" * 32, hook["application_token"]]
-    assert post(app, body).status_code == 200
-    # The portal's own delivery of the webhook (form-encoded, no tokens) is accepted too.
-    app.portal.admin("POST", "events/emit", {"event": "ONCRMLEADADD", "data": {"FIELDS": {"ID": "3"}}})
-    app.portal.admin("POST", "deliveries/flush", {"timeout": 10})
-    hooks = [d for d in app.portal.admin("GET", "deliveries?event=ONCRMLEADADD") if d["kind"] == "webhook"]
-    assert hooks and all(d["status"] == 200 for d in hooks)
+def _webhook_app(portal: PortalHandle, tmp_path: Path, *bound: str) -> Any:
+    return running_app(portal, store=f"sqlite:{tmp_path / 'hook.sqlite'}", outgoing_webhook_tokens=bound)
+
+
+def test_outgoing_webhook_token_from_settings(portal: PortalHandle, tmp_path: Path) -> None:
+    hook = portal.add_outgoing_webhook("http://localhost:1/events", ["ONCRMLEADADD"])
+    member_id = portal.portal.config.member_id
+    with _webhook_app(portal, tmp_path) as unconfigured:
+        body = encode(form(unconfigured, "ONCRMLEADADD", application_token=hook["application_token"]))
+        assert post(unconfigured, body).status_code == 401
+    with _webhook_app(
+        portal, tmp_path, f"{member_id}=" + "x" * 32, f"{member_id}={hook['application_token']}"
+    ) as app:
+        assert post(app, body).status_code == 200
+        assert stored(app) == 1
+
+
+def test_outgoing_webhook_token_bound_by_domain(portal: PortalHandle, tmp_path: Path) -> None:
+    hook = portal.add_outgoing_webhook("http://localhost:1/events", ["ONCRMLEADADD"])
+    with _webhook_app(portal, tmp_path, f"{portal.portal.domain}={hook['application_token']}") as app:
+        body = encode(form(app, "ONCRMLEADADD", application_token=hook["application_token"]))
+        assert post(app, body).status_code == 200
+        assert stored(app) == 1
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"member_id": OTHER_MEMBER, "domain": "other.example"},  # another portal's name
+        {"member_id": "not-a-member"},  # malformed: never queued under a token's authority
+        {"member_id": "../../etc"},
+    ],
+    ids=["other-portal", "malformed", "path"],
+)
+def test_outgoing_webhook_token_for_another_portal_is_refused(
+    portal: PortalHandle, tmp_path: Path, auth: dict[str, str]
+) -> None:
+    hook = portal.add_outgoing_webhook("http://localhost:1/events", ["ONCRMLEADADD"])
+    member_id = portal.portal.config.member_id
+    with _webhook_app(portal, tmp_path, f"{member_id}={hook['application_token']}") as app:
+        body = encode(form(app, "ONCRMLEADADD", application_token=hook["application_token"], **auth))
+        assert post(app, body).status_code == 401
+        assert stored(app) == 0
 
 
 def test_install_binds_online_and_offline_handlers(app: AppHandle) -> None:
@@ -229,3 +258,19 @@ def test_app_page_lists_events_with_its_page_token(app: AppHandle) -> None:
     assert resp.status_code == 200
     assert [e["event"] for e in resp.json()["events"]] == ["ONCRMDEALUPDATE"]
     assert app.application_token not in resp.text
+
+
+def test_environment_does_not_bypass_settings(
+    portal: PortalHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Settings built without the environment must mean exactly that: a token exported in the
+    # web server's environment opens nothing (there is one configuration path).
+    hook = portal.add_outgoing_webhook("http://localhost:1/events", ["ONCRMLEADADD"])
+    member_id = portal.portal.config.member_id
+    monkeypatch.setenv("CREST_OUTGOING_WEBHOOK_TOKENS", f"{member_id}={hook['application_token']}")
+    monkeypatch.setenv("CREST_EVENTS_WORKER", "thread")
+    with _webhook_app(portal, tmp_path) as app:
+        body = encode(form(app, "ONCRMLEADADD", application_token=hook["application_token"]))
+        assert post(app, body).status_code == 401
+        assert stored(app) == 0
+        assert events_state(app.app).thread is None  # no worker thread from the environment either
