@@ -244,9 +244,10 @@ def check_settings(settings: Settings) -> list[Check]:
             out.append(_ok("secret key", f"set ({len(key)} characters)"))
         if settings.app_base_url is None:
             out.append(
-                _warn(
+                _fail(
                     "app_base_url",
-                    "not set: event handler URLs are taken from each request's Host header",
+                    "not set: the app binds no event handlers and no placements (it never takes "
+                    "their address from a request's Host header, which the sender chooses)",
                     "set CREST_APP_BASE_URL to the public https:// address the portal opens",
                 )
             )

@@ -96,16 +96,31 @@ class CRest:
         Returns CRest's ``{"rest_only": bool, "install": bool}``; with a failed verification
         ``install`` is False and ``error``/``error_description`` say why.
         """
+        from crest.confirm import PortalWitness
         from crest.install import Installer, parse_install
         from crest.oauth import OAuthClient
+        from crest.placement import FrameAuth
 
         settings = cls._get_settings()
         rest_only = str(form.get("event", "")).upper() == "ONAPPINSTALL"
         try:
             payload = parse_install(form, query)
             oauth = OAuthClient.from_settings(settings)
+            store = cls._get_store()
+            witness = PortalWitness(
+                stored_client=lambda member_id: Client.for_portal(member_id, store=store, settings=settings),
+                token_client=lambda endpoint, token: Client(
+                    FrameAuth(endpoint, token),
+                    ca_bundle=settings.ca_bundle,
+                    timeout=(settings.connect_timeout, settings.read_timeout),
+                ),
+            )
             Installer(
-                cls._get_store(), oauth, settings.client_id or "", allow_http=settings.allow_http_portals
+                store,
+                oauth,
+                settings.client_id or "",
+                allow_http=settings.allow_http_portals,
+                witness=witness,
             ).accept(payload, time.time())
         except CrestError as exc:
             return {"rest_only": rest_only, "install": False, **exc.as_crest_dict()}

@@ -19,10 +19,11 @@ Both install kinds are read:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from crest.errors import ApiError, InstallError, OAuthError
@@ -30,7 +31,12 @@ from crest.installation import Installation
 from crest.oauth import OAuthClient
 from crest.stores.base import InstallationStore
 
+if TYPE_CHECKING:
+    from crest.confirm import PortalWitness
+
 __all__ = ["InstallConflict", "InstallPayload", "Installer", "parse_install"]
+
+log = logging.getLogger("crest.install")
 
 _MEMBER_ID = re.compile(r"[0-9a-f]{32}")
 _TOKEN = re.compile(r"[A-Za-z0-9._~-]{8,512}")
@@ -127,6 +133,8 @@ class Installer:
     client_id: str
     #: Allow ``http://`` client endpoints (on-premise portals an operator enabled, the local portal).
     allow_http: bool = False
+    #: Asks the portal before an existing installation is replaced; without one, it never is.
+    witness: PortalWitness | None = None
 
     def verify(self, payload: InstallPayload, now: float) -> Installation:
         """Ask the configured OAuth server about the posted token; :class:`InstallError` (403) if it disagrees."""
@@ -166,25 +174,47 @@ class Installer:
         )
 
     def accept(self, payload: InstallPayload, now: float) -> tuple[Installation, bool]:
-        """Verify and store; returns (installation, changed). :class:`InstallConflict` if pinned elsewhere."""
+        """Verify and store; returns (installation, changed).
+
+        The first verified install is stored. Once an installation exists, a delivery changes
+        it only with the portal's own word (:class:`~crest.confirm.PortalWitness`): the poster
+        must be an administrator (``user.admin``), and the posted ``application_token`` replaces
+        the stored one only when the portal refuses the stored chain (a real reinstall). Every
+        user of the portal receives tokens and the application token in the frame POST, so
+        without this any user could take the installation over.
+        :class:`InstallConflict` if the app is pinned to another portal.
+        """
         verified = self.verify(payload, now)
+        existing = self.store.find(verified.member_id)
+        chain_alive = False
+        if existing is not None:
+            # Asked before taking the store lock: the witness may renew the stored chain, which
+            # takes that lock itself.
+            if self.witness is None:
+                raise InstallError("this installer cannot confirm a reinstall with the portal", status=403)
+            if not self.witness.is_admin(verified.client_endpoint, verified.access_token):
+                log.warning(
+                    "refused a reinstall on %s by user %s: not an administrator",
+                    verified.domain,
+                    verified.user_id,
+                )
+                raise InstallError(
+                    "only an administrator of the portal can reinstall the application", status=403
+                )
+            chain_alive = not existing.needs_reinstall and self.witness.chain_alive(verified.member_id)
         with self.store.lock(verified.member_id):
             others = [i for i in self.store.all_installations() if i.member_id != verified.member_id]
             if others:
                 raise InstallConflict(f"already installed on portal {others[0].domain}", status=409)
             current = self.store.find(verified.member_id)
-            if current is not None and not current.needs_reinstall:
-                same_install = (
-                    current.application_token in ("", verified.application_token)
-                    or not verified.application_token
-                )
-                if same_install:
-                    # A late or repeated delivery: keep the first verified chain (T5), but
-                    # learn the application_token if the first delivery lacked it.
-                    if not current.application_token and verified.application_token:
-                        current = dataclasses.replace(current, application_token=verified.application_token)
-                        self.store.save(current)
-                        return current, True
-                    return current, False
+            if current is not None and chain_alive and not current.needs_reinstall:
+                # The portal still accepts the stored chain: this is the same installation (a
+                # late, repeated or re-opened install). Keep the first verified chain (T5) and
+                # its application token; learn the token only if the first delivery lacked it.
+                if not current.application_token and verified.application_token:
+                    current = dataclasses.replace(current, application_token=verified.application_token)
+                    self.store.save(current)
+                    return current, True
+                return current, False
             self.store.save(verified)
             return verified, True

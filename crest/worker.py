@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from crest.auth import AppAuth
+from crest.confirm import PortalWitness
 from crest.errors import CrestError
 from crest.events import Event, EventContext, EventRouter, ensure_bindings, parse_body
 from crest.inbox import Inbox, InboxItem
@@ -235,10 +236,33 @@ class Worker:
             if self.recovery is not None:
                 self.recovery.run(event.member_id)
             return
-        if event.name == "ONAPPUPDATE" and self.bindings is not None and self.clients is not None:
-            # Bitrix24 removes an app's handlers when it is updated (reference 5.5).
-            self.bindings.ensure(self.clients(event.member_id))
+        if event.name == "ONAPPUPDATE":
+            if not self._update_confirmed(event):
+                return  # forged: no re-binding, no handler sees it
+            if self.bindings is not None and self.clients is not None:
+                # Bitrix24 removes an app's handlers when it is updated (reference 5.5).
+                self.bindings.ensure(self.clients(event.member_id))
         self.router.dispatch(event, EventContext(event, self.clients))
+
+    def _update_confirmed(self, event: Event) -> bool:
+        """The portal, asked with the stored tokens, reports the version the event claims.
+
+        ``application_token`` reaches every user of the app, so an ONAPPUPDATE body alone is no
+        proof. An outage raises, so the event is retried later rather than dropped.
+        """
+        if self.clients is None:
+            return False
+        claimed = str(event.data.get("VERSION", ""))
+        actual = PortalWitness(self.clients).version(event.member_id)
+        if actual is None or actual != claimed:
+            log.warning(
+                "refused a forged ONAPPUPDATE for portal %s (claims version %r, the portal says %r)",
+                event.member_id,
+                claimed,
+                actual,
+            )
+            return False
+        return True
 
     def start_up(self) -> None:
         """Re-bind handlers and recover missed events for every portal; failures are logged."""

@@ -110,6 +110,18 @@ def delete_app(client_id: str) -> Response:
     return jsonify(app)
 
 
+@bp.post("/apps/<client_id>/update")
+def update_app(client_id: str) -> Response:
+    """Publish a new version of an app, as its developer does: ONAPPUPDATE, then its handlers go."""
+    p = portal()
+    with p.lock:
+        app = p.credentials.apps.get(client_id)
+        if app is None:
+            return _bad("unknown client_id", 404)
+        app = p.events.app_updated(app)
+    return jsonify(app)
+
+
 @bp.get("/handlers")
 def handlers() -> Response:
     return jsonify(portal().events.all_handlers())

@@ -295,6 +295,31 @@ class EventBus:
                 Delivery(app["install_url"], payload, "ONAPPINSTALL", "install", None, app["client_id"])
             )
 
+    def app_updated(self, app: dict[str, Any], *, user_id: int = 1) -> dict[str, Any]:
+        """A new version: ONAPPUPDATE to the handlers bound so far, which then go (reference 5.5)."""
+        portal = self.portal
+        client_id = app["client_id"]
+        with portal.lock:
+            previous = int(app["version"])
+            app = portal.credentials.update_app(app, version=previous + 1)
+            if self.installed_app(client_id) is not None:
+                for handler in self.handlers_for("ONAPPUPDATE"):
+                    if handler["client_id"] != client_id or handler["offline"]:
+                        continue
+                    payload = {
+                        "event": "ONAPPUPDATE",
+                        "event_handler_id": handler["id"],
+                        "data": {"VERSION": app["version"], "PREVIOUS_VERSION": previous, "LANGUAGE_ID": "en"},
+                        "ts": int(portal.clock.time()),
+                        "auth": self._app_auth(app, "ONAPPUPDATE", user_id),
+                    }
+                    self._enqueue(
+                        Delivery(handler["handler"], payload, "ONAPPUPDATE", "app", handler["id"], client_id)
+                    )
+            for key in [k for k, row in self.handlers.rows.items() if row["client_id"] == client_id]:
+                self.handlers.delete(key)
+            return app
+
     def app_uninstalled(self, app: dict[str, Any], *, clean: bool = False) -> dict[str, Any]:
         """Delete an app: ONAPPUNINSTALL to its handlers, then remove what it owned.
 

@@ -117,6 +117,10 @@ class PortalHandle:
         """An outgoing webhook configured on the portal: ``{id, application_token}``."""
         return self.admin("POST", "outgoing-webhooks", {"url": url, "events": events})  # type: ignore[no-any-return]
 
+    def update_app(self, client_id: str) -> dict[str, Any]:
+        """Publish the app's next version: ONAPPUPDATE to its handlers, which the portal then drops."""
+        return self.admin("POST", f"apps/{client_id}/update")  # type: ignore[no-any-return]
+
     def delete_app(self, client_id: str, *, clean: bool = False) -> None:
         """Uninstall an app as its admin would: ONAPPUNINSTALL, then its handlers and tokens go."""
         self.admin("DELETE", f"apps/{client_id}" + ("?clean=1" if clean else ""))

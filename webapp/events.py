@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, has_request_context, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from crest.errors import CrestError, StoreError
 from crest.events import (
@@ -69,7 +69,6 @@ DEFAULT_EVENTS: tuple[str, ...] = tuple(
 )
 #: Lifecycle events: bound online only (the offline queue never holds them).
 LIFECYCLE: tuple[str, ...] = ("ONAPPUNINSTALL", "ONAPPUPDATE")
-_NOT_QUEUED = frozenset({"ONAPPINSTALL", "ONAPPUNINSTALL"})
 
 
 @dataclass
@@ -217,9 +216,9 @@ def receive() -> Any:
         log.info("refused %s for portal %s: application_token does not match", event.name, event.member_id)
         return _answer(401, "invalid_token", "application_token does not match")
     if event.name == "ONAPPUNINSTALL":
-        if kind == "app":
-            _uninstall(event)
-        return _answer(200)
+        if kind != "app":
+            return _answer(200)  # an outgoing webhook's copy: nothing of ours to delete
+        return _uninstall(event)
     if event.name == "ONAPPINSTALL":
         return _answer(200)  # the install path handles installs; a copy here changes nothing
     try:
@@ -232,12 +231,33 @@ def receive() -> Any:
     return _answer(200)
 
 
-def _uninstall(event: Event) -> None:
+def _uninstall(event: Event) -> tuple[Response, int]:
+    """Delete the installation, once the portal confirms the app is gone.
+
+    ``application_token`` reaches every user who opens the app, so on its own it cannot
+    authorise deleting anything: the portal must also refuse our stored tokens, which it does
+    once the app is really uninstalled. A forged event is refused and changes nothing.
+    """
     crest = state()
-    crest.store.delete(event.member_id)
+    try:
+        gone = crest.witness().uninstalled(event.member_id)
+    except CrestError as exc:
+        log.warning("could not confirm ONAPPUNINSTALL for portal %s: %s", event.member_id, exc.code)
+        return _answer(503, "unavailable", "the uninstall could not be confirmed with the portal")
+    if not gone:
+        log.warning(
+            "refused a forged ONAPPUNINSTALL for portal %s: the portal still accepts the app's tokens",
+            event.member_id,
+        )
+        return _answer(
+            403, "not_confirmed", "the portal does not confirm that the application was uninstalled"
+        )
+    with crest.store.lock(event.member_id):
+        crest.store.delete(event.member_id)
     crest.forget(event.member_id)
     clean = str(event.data.get("CLEAN", "")) == "1"
     log.info("uninstalled from portal %s (clean=%s)", event.member_id, clean)
+    return _answer(200)
 
 
 @bp.get("/events/recent")
@@ -264,9 +284,10 @@ def on_installed(app: Flask, installation: Installation) -> list[str]:
     re-checks the bindings at every start, so a transient failure heals.
     """
     crest = state(app)
-    base_url = crest.settings.app_base_url or (request.host_url if has_request_context() else "")
+    # Only the configured address: a request's Host header is the sender's to choose (T-host).
+    base_url = crest.settings.app_base_url
     if not base_url:
-        log.warning("app_base_url is not set: events are not bound")
+        log.warning("app_base_url is not set (CREST_APP_BASE_URL): events are not bound")
         return []
     bindings = events_state(app).bindings(base_url)
     try:

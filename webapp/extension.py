@@ -11,8 +11,10 @@ import requests
 from flask import Flask, current_app
 
 from crest.client import Client
+from crest.confirm import PortalWitness
 from crest.install import Installer
 from crest.oauth import OAuthClient
+from crest.placement import FrameAuth
 from crest.settings import Settings
 from crest.stores.base import InstallationStore
 from webapp.session import PageTokens
@@ -37,6 +39,20 @@ class CrestState:
             self.oauth(),
             self.settings.client_id or "",
             allow_http=self.settings.allow_http_portals,
+            witness=self.witness(),
+        )
+
+    def witness(self) -> PortalWitness:
+        """Asks the portal before an install, uninstall or update replaces what the app holds."""
+        return PortalWitness(stored_client=self.client, token_client=self.token_client)
+
+    def token_client(self, client_endpoint: str, access_token: str) -> Client:
+        """A client acting once with a posted token (the frame's ``AUTH_ID``); never stored or renewed."""
+        return Client(
+            FrameAuth(client_endpoint, access_token),
+            session=self.http,
+            ca_bundle=self.settings.ca_bundle,
+            timeout=(self.settings.connect_timeout, self.settings.read_timeout),
         )
 
     def client(self, member_id: str) -> Client:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, render_template, request
+from flask import Blueprint, Flask, Response, current_app, g, render_template
 
 from crest.errors import CrestError
 from crest.install import parse_install
@@ -34,15 +34,16 @@ PLACEMENTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _base_url() -> str:
-    # The configured public address; the request's own address only as a fallback, since a
-    # reverse proxy may rewrite it.
-    configured = state().settings.app_base_url
-    return (configured or request.host_url).rstrip("/")
+def bind_placements(installation: Installation, base_url: str | None) -> None:
+    """Bind the widgets with the installer's tokens. A failure is logged, never fatal to the install.
 
-
-def bind_placements(installation: Installation, base_url: str) -> None:
-    """Bind the widgets with the installer's tokens. A failure is logged, never fatal to the install."""
+    Handler URLs come only from ``app_base_url``: a request's ``Host`` header is the sender's
+    to choose, and a handler bound there would receive users' tokens (docs/threats.md).
+    """
+    if not base_url:
+        log.warning("app_base_url is not set (CREST_APP_BASE_URL): placements are not bound")
+        return
+    base_url = base_url.rstrip("/")
     client = state().client(installation.member_id)
     for code, path, title in PLACEMENTS:
         try:
@@ -53,7 +54,7 @@ def bind_placements(installation: Installation, base_url: str) -> None:
 
 
 def _after_install(app: Flask, installation: Installation) -> None:
-    bind_placements(installation, _base_url())
+    bind_placements(installation, state().settings.app_base_url)
     from webapp import events
 
     hook = getattr(events, "on_installed", None)

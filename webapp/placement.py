@@ -15,7 +15,7 @@ from flask import Blueprint, abort, render_template, request
 from crest.client import Client
 from crest.errors import ApiError, FormError, TransportError
 from crest.forms import decode
-from crest.placement import FrameAuth, VerifiedFrame, check_field_names, parse_frame, verify_frame
+from crest.placement import VerifiedFrame, check_field_names, parse_frame, verify_frame
 from webapp.extension import state
 
 __all__ = ["bp", "frame_client", "full_name", "read_form", "read_query", "verified_frame"]
@@ -65,13 +65,7 @@ def verified_frame() -> VerifiedFrame:
 
 def frame_client(frame: VerifiedFrame) -> Client:
     """A client that acts as the current user (their ``AUTH_ID``) on the verified endpoint."""
-    settings = state().settings
-    return Client(
-        FrameAuth(frame.client_endpoint, frame.context.auth_id),
-        session=state().http,
-        ca_bundle=settings.ca_bundle,
-        timeout=(settings.connect_timeout, settings.read_timeout),
-    )
+    return state().token_client(frame.client_endpoint, frame.context.auth_id)
 
 
 def full_name(record: Any) -> str:

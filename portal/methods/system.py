@@ -84,6 +84,12 @@ def _user(call: Call, user_id: int) -> dict[str, Any]:
     return user
 
 
+@method("user.admin", scope=None)
+def user_admin(call: Call) -> bool:
+    """May the current user manage applications? (reference: common/users/user-admin)"""
+    return call.portal.directory.is_admin(call.user_id)
+
+
 @method("profile", scope=None)
 def profile(call: Call) -> dict[str, Any]:
     user = _user(call, call.user_id)

@@ -251,14 +251,3 @@ def test_late_onappinstall_keeps_the_first_chain(app: AppHandle) -> None:
         assert resp.status_code == 200
         assert app.store.all_installations() == [first]
     assert "oauth.token" not in app.portal_calls()
-
-
-def test_reinstall_with_a_new_application_token_replaces_the_chain(app: AppHandle) -> None:
-    app.install()
-    [first] = app.store.all_installations()
-    query, body = app.frame_fields()
-    body["APPLICATION_TOKEN"] = "f" * 32
-    assert app.http.post(app.url + "/install", params=query, data=body, timeout=30).status_code == 200
-    [now] = app.store.all_installations()
-    assert (now.application_token, now.access_token) == ("f" * 32, body["AUTH_ID"])
-    assert (now.member_id, now.client_endpoint) == (first.member_id, first.client_endpoint)

@@ -118,13 +118,21 @@ def test_limits(app: AppHandle) -> None:
     assert stored(app) == 0
 
 
-def test_uninstall_removes_the_installation_only_with_the_right_token(app: AppHandle) -> None:
+def test_uninstall_removes_the_installation_only_when_the_portal_confirms(app: AppHandle) -> None:
     bad = form(app, "ONAPPUNINSTALL", application_token="0" * 32)
     assert post(app, encode(bad)).status_code == 401
     assert app.store.find(member(app)) is not None
-    good = form(app, "ONAPPUNINSTALL")
-    good["data"] = {"LANGUAGE_ID": "en", "CLEAN": "0"}
-    assert post(app, encode(good)).status_code == 200
+    # The right token is no proof: every user who opens the app has it. The portal still
+    # accepts the app's tokens, so this is a forgery.
+    forged = form(app, "ONAPPUNINSTALL")
+    forged["data"] = {"LANGUAGE_ID": "en", "CLEAN": "0"}
+    assert post(app, encode(forged)).status_code == 403
+    assert app.store.find(member(app)) is not None
+    # The portal's own uninstall: the tokens die, then ONAPPUNINSTALL arrives and is confirmed.
+    app.portal.delete_app(app.client_id)
+    app.portal.flush()
+    [delivery] = app.portal.deliveries("ONAPPUNINSTALL")
+    assert delivery["status"] == 200
     assert app.store.find(member(app)) is None
     assert stored(app) == 0
     # Once uninstalled, the old token opens nothing.
