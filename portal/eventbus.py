@@ -309,7 +309,11 @@ class EventBus:
                     payload = {
                         "event": "ONAPPUPDATE",
                         "event_handler_id": handler["id"],
-                        "data": {"VERSION": app["version"], "PREVIOUS_VERSION": previous, "LANGUAGE_ID": "en"},
+                        "data": {
+                            "VERSION": app["version"],
+                            "PREVIOUS_VERSION": previous,
+                            "LANGUAGE_ID": "en",
+                        },
                         "ts": int(portal.clock.time()),
                         "auth": self._app_auth(app, "ONAPPUPDATE", user_id),
                     }
