@@ -148,7 +148,7 @@ def mask_data(value: Any, known: Iterable[str] = ()) -> Any:
     return walk(value)
 
 
-def _settings_secrets(settings: Settings | None) -> tuple[str, ...]:
+def settings_secrets(settings: Settings | None) -> tuple[str, ...]:
     if settings is None:
         return ()
     found = [settings.client_secret or "", settings.secret_key, settings.operator_key]
@@ -203,19 +203,22 @@ def _install(target: logging.Logger | logging.Handler, masking: MaskingFilter) -
     target.addFilter(masking)
 
 
-def get_logger(settings: Settings | None = None) -> logging.Logger:
+def get_logger(settings: Settings | None = None, *, also: Iterable[str] = ()) -> logging.Logger:
     """The ``crest`` logger with a :class:`MaskingFilter` that also knows the secrets of ``settings``.
 
     A logger's filters see only records logged on that very logger, not those of its children,
     so the filter is put on ``crest``, on every ``crest.*`` logger that exists now, and on the
     handlers of ``crest`` and of the root logger (where propagated records end up, including
     urllib3's request lines, which carry webhook URLs). Calling it again replaces the filter.
+    ``also`` names more logger trees to cover the same way (the web app's ``webapp``).
     """
-    masking = MaskingFilter(_settings_secrets(settings))
+    masking = MaskingFilter(settings_secrets(settings))
     logger = logging.getLogger("crest")
-    _install(logger, masking)
+    trees = ("crest", *also)
+    for tree in trees:
+        _install(logging.getLogger(tree), masking)
     for name, child in list(logging.root.manager.loggerDict.items()):
-        if name.startswith("crest.") and isinstance(child, logging.Logger):
+        if name.startswith(tuple(f"{tree}." for tree in trees)) and isinstance(child, logging.Logger):
             _install(child, masking)
     for handler in [*logger.handlers, *logging.getLogger().handlers]:
         _install(handler, masking)
@@ -258,7 +261,7 @@ def write_log(
     folder = Path(settings.logs_dir) / time.strftime("%Y-%m-%d", local) / time.strftime("%H", local)
     _private_dir(folder)
 
-    known = _settings_secrets(settings)
+    known = settings_secrets(settings)
     entry = {"data": mask_data(dict(data), known), "type": type_}
     if settings.log_type_dump:
         suffix, text = ".txt", pprint.pformat(entry, sort_dicts=False)

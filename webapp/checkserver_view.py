@@ -1,8 +1,8 @@
 """``/checkserver``: the hosting check as a web form, for the operator only.
 
 CRest's ``checkserver.php`` is a public page; this one does not exist without
-``settings.operator_key`` (404) and answers 401 without the right key (header
-``X-Operator-Key`` or ``?key=``), like ``/operator``. ``GET`` shows the form, ``POST`` runs
+``settings.operator_key`` (404) and answers 401 without the operator's key or page token,
+like ``/operator`` (:func:`webapp.operator.require_operator`). ``GET`` shows the form, ``POST`` runs
 the checks: local and outbound always, and the remote ones against ``app_base_url`` when
 asked. The URL is never taken from the request, so the form cannot be used to make the server
 fetch arbitrary addresses. The results hold no secret (see :mod:`crest.checks`).
@@ -20,7 +20,7 @@ from flask import Blueprint, current_app, jsonify, render_template_string, reque
 
 from crest.checks import Check, failed, local_checks, outbound_checks, remote_checks
 from webapp.extension import state
-from webapp.operator import _require_operator
+from webapp.operator import NO_STORE, require_operator
 
 __all__ = ["bp"]
 
@@ -34,6 +34,7 @@ body{font-family:sans-serif;margin:2em} td{padding:.2em .6em;vertical-align:top}
 </style></head><body>
 <h1>Hosting check</h1>
 <form method="post">
+  <input type="hidden" name="operator_token" value="{{ operator_token }}">
   <label><input type="checkbox" name="remote" value="1" {{ 'disabled' if not base_url }}>
   also check the public URL {{ base_url or '(set CREST_APP_BASE_URL to enable)' }}</label>
   <button type="submit">Run checks</button>
@@ -51,21 +52,19 @@ body{font-family:sans-serif;margin:2em} td{padding:.2em .6em;vertical-align:top}
 """
 
 
-def _headers() -> dict[str, str]:
-    # The key may be in the query string: keep the page out of caches and Referer headers.
-    return {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-
-
 @bp.get("/checkserver")
 def form() -> Any:
-    _require_operator()
+    token = require_operator()
     base_url = state().settings.app_base_url
-    return render_template_string(_PAGE, checks=None, base_url=base_url, any_failed=False), 200, _headers()
+    page = render_template_string(
+        _PAGE, checks=None, base_url=base_url, any_failed=False, operator_token=token
+    )
+    return page, 200, NO_STORE
 
 
 @bp.post("/checkserver")
 def run() -> Any:
-    _require_operator()
+    token = require_operator()
     crest = state()
     settings = crest.settings
     static = [current_app.static_folder] if current_app.static_folder else []
@@ -74,8 +73,8 @@ def run() -> Any:
     if request.form.get("remote") and settings.app_base_url:
         checks.extend(remote_checks(settings.app_base_url, settings, store=crest.store))
     if request.args.get("format") == "json":
-        return jsonify([c.as_dict() for c in checks]), 200, _headers()
+        return jsonify([c.as_dict() for c in checks]), 200, NO_STORE
     page = render_template_string(
-        _PAGE, checks=checks, base_url=settings.app_base_url, any_failed=failed(checks)
+        _PAGE, checks=checks, base_url=settings.app_base_url, any_failed=failed(checks), operator_token=token
     )
-    return page, 200, _headers()
+    return page, 200, NO_STORE

@@ -75,7 +75,8 @@ def running_demo(port: int = 0, *, contacts: int = 25) -> Iterator[dict[str, Any
                     "portal_url": portal.base_url,
                     "contact_page_url": f"{portal.base_url}/crm/contact/details/1/",
                     "app_url": app.url,
-                    "operator_url": f"{app.url}/operator?key={operator_key}",
+                    "operator_url": f"{app.url}/operator",
+                    "operator_key": operator_key,
                     "webhook_url": portal.webhook_url,
                     "ca_bundle": ca_bundle,
                     "member_id": portal.portal.config.member_id,
@@ -105,7 +106,7 @@ def demo_command(port: int, info_path: str | None) -> None:
         click.echo(f"Open the app:   {info['portal_page_url']}")
         click.echo(f"CRM contact:    {info['contact_page_url']}  (the app's tab appears after install)")
         click.echo(f"App (direct):   {info['app_url']}")
-        click.echo(f"Operator page:  {info['operator_url']}")
+        click.echo(f"Operator page:  {info['operator_url']}  (key: {info['operator_key']})")
         click.echo("Press Ctrl-C to stop.")
         wait_until_stopped()
     click.echo("Stopped.")

@@ -13,13 +13,12 @@ settings.py < ``CREST_*`` variables < arguments): ``events_worker`` (``thread`` 
 ``events`` (bound at install; default CRM add/update/delete) and ``inbox`` (default: next to
 the store).
 
-``GET /events/recent`` lists recently processed events (no payloads) for the demo page; it
-needs the operator key, like ``/operator``.
+``GET /events/recent`` lists recently processed events (no payloads); it needs the operator's
+key or page token, like ``/operator``.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import sqlite3
 import threading
@@ -262,12 +261,9 @@ def _uninstall(event: Event) -> tuple[Response, int]:
 
 @bp.get("/events/recent")
 def recent() -> Any:
-    expected = state().settings.operator_key
-    if not expected:
-        return _answer(404, "not_found", "no operator key is configured")
-    given = request.headers.get("X-Operator-Key") or request.args.get("key") or ""
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        return _answer(401, "unauthorized", "operator key required")
+    from webapp.operator import require_operator
+
+    require_operator(login=False)
     limit = request.args.get("limit", default=20, type=int) or 20
     st = events_state()
     body = {"events": st.inbox.recent(limit), "counts": st.inbox.counts()}

@@ -14,6 +14,7 @@ from crest.client import Client
 from crest.confirm import PortalWitness
 from crest.install import Installer
 from crest.oauth import OAuthClient
+from crest.operator_key import OperatorGate
 from crest.placement import FrameAuth
 from crest.settings import Settings
 from crest.stores.base import InstallationStore
@@ -29,6 +30,7 @@ class CrestState:
     _clients: dict[str, Client] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _tokens: PageTokens | None = None
+    _gate: OperatorGate | None = None
 
     def oauth(self) -> OAuthClient:
         return OAuthClient.from_settings(self.settings, self.http)
@@ -83,6 +85,14 @@ class CrestState:
 
                 self._tokens = PageTokens(key, now) if key else PageTokens.ephemeral(now)
             return self._tokens
+
+    def operator_gate(self) -> OperatorGate:
+        """The operator key's checker; one per app, so failed attempts add up across requests."""
+        with self._lock:
+            if self._gate is None:
+                # Looked up at each call, as for page tokens: tests replace ``clock`` after creation.
+                self._gate = OperatorGate(self.settings.operator_key, lambda: self.clock())  # noqa: PLW0108
+            return self._gate
 
 
 def state(app: Flask | None = None) -> CrestState:

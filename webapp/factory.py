@@ -19,6 +19,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from crest.errors import ConfigError, CrestError
+from crest.logs import get_logger
 from crest.settings import Settings
 from crest.stores import open_store
 from crest.stores.base import InstallationStore
@@ -103,6 +104,9 @@ def create_app(
     app.config["MAX_FORM_MEMORY_SIZE"] = MAX_CONTENT_LENGTH
     app.config.update(config or {})
     # Jinja autoescapes .html by default; templates put data into scripts only through |tojson.
+    # Masking first: anything logged from here on (tokens in a failed request, a settings
+    # repr, urllib3's request lines) goes through it, under any WSGI server.
+    get_logger(settings, also=("webapp", "werkzeug", "gunicorn"))
     app.extensions["crest"] = CrestState(settings=settings, store=store or open_store(settings.store))
 
     from webapp import checkserver_view, events, frames, install, operator, pages, placement

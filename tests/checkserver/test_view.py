@@ -27,10 +27,17 @@ def test_absent_without_an_operator_key(portal: PortalHandle) -> None:
 
 
 def test_wrong_or_missing_key_is_refused(operated: AppHandle) -> None:
-    for params in ({}, {"key": "wrong"}):
-        assert operated.http.get(operated.url + "/checkserver", params=params, timeout=30).status_code == 401
-        resp = operated.http.post(operated.url + "/checkserver", params=params, timeout=30)
+    for headers in ({}, {"X-Operator-Key": "wrong"}):
+        assert (
+            operated.http.get(operated.url + "/checkserver", headers=headers, timeout=30).status_code == 401
+        )
+        resp = operated.http.post(operated.url + "/checkserver", headers=headers, timeout=30)
         assert resp.status_code == 401
+        assert "Hosting check" not in resp.text
+    # A key in the URL is refused outright, right or wrong (URLs go to access logs).
+    for key in ("wrong", KEY):
+        resp = operated.http.post(operated.url + "/checkserver", params={"key": key}, timeout=30)
+        assert resp.status_code == 400
         assert "Hosting check" not in resp.text
 
 
@@ -40,7 +47,7 @@ def test_form_and_results_with_the_key(operated: AppHandle) -> None:
     assert "<form" in form.text
     assert form.headers["Cache-Control"] == "no-store"
     resp = operated.http.post(
-        operated.url + "/checkserver", params={"key": KEY}, data={"remote": "1"}, timeout=60
+        operated.url + "/checkserver", headers={"X-Operator-Key": KEY}, data={"remote": "1"}, timeout=60
     )
     assert resp.status_code == 200
     assert "store lock" in resp.text
@@ -55,7 +62,7 @@ def test_form_and_results_with_the_key(operated: AppHandle) -> None:
 
 def test_json_results(operated: AppHandle) -> None:
     resp = operated.http.post(
-        operated.url + "/checkserver", params={"key": KEY, "format": "json"}, timeout=60
+        operated.url + "/checkserver", params={"format": "json"}, headers={"X-Operator-Key": KEY}, timeout=60
     )
     checks = resp.json()
     assert {c["check"] for c in checks} >= {"store", "settings", "oauth server HTTP"}

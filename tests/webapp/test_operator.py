@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +12,7 @@ from click.testing import CliRunner
 from crest.stores import open_store
 from portal.testing import PortalHandle
 from webapp.cli import reset_install_command
+from webapp.extension import state
 from webapp.testing import AppHandle, running_app
 
 KEY = "operator-key-0123456789abcdef"
@@ -36,9 +39,69 @@ def test_shows_the_installer_with_the_header_key(operated: AppHandle) -> None:
     assert operated.portal_calls() == ["user.get"]
 
 
-def test_query_key_works_too(operated: AppHandle) -> None:
-    resp = operated.http.get(operated.url + "/operator", params={"key": KEY}, timeout=30)
-    assert resp.status_code == 200
+def test_key_in_the_url_is_refused_and_never_logged(
+    operated: AppHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        resp = operated.http.get(operated.url + "/operator", params={"key": KEY}, timeout=30)
+        resp_post = operated.http.post(operated.url + "/operator?key=" + KEY, timeout=30)
+    for r in (resp, resp_post):
+        assert r.status_code == 400
+        assert "X-Operator-Key" in r.text
+        assert _installer_name(operated) not in r.text
+    assert operated.portal_calls() == []
+
+
+@pytest.mark.parametrize("logger", ["werkzeug", "gunicorn.access", "webapp.install"])
+def test_create_app_masks_the_key_in_server_logs(
+    portal: PortalHandle, caplog: pytest.LogCaptureFixture, logger: str
+) -> None:
+    # As a WSGI server's access log would write a request that put the key in its URL anyway.
+    logging.getLogger(logger)  # exists before the app, as the server's own loggers do
+    with caplog.at_level(logging.INFO), running_app(portal, operator_key=KEY):
+        logging.getLogger(logger).info('127.0.0.1 "GET /operator?key=%s HTTP/1.1" 400', KEY)
+    assert "/operator?key=" in caplog.text
+    assert KEY not in caplog.text
+
+
+def test_the_key_form_opens_the_page_and_its_token_the_next(operated: AppHandle) -> None:
+    login = operated.http.get(operated.url + "/operator", timeout=30)
+    assert login.status_code == 401
+    assert 'name="key"' in login.text and 'method="post"' in login.text
+    page = operated.http.post(operated.url + "/operator", data={"key": KEY}, timeout=30)
+    assert page.status_code == 200
+    assert _installer_name(operated) in page.text
+    token = re.search(r'name="operator_token" value="([^"]+)"', page.text)
+    assert token is not None
+    # The page's own form runs the hosting check with its token; no key travels again.
+    checks = operated.http.post(
+        operated.url + "/checkserver", data={"operator_token": token.group(1)}, timeout=60
+    )
+    assert checks.status_code == 200
+    assert "Hosting check" in checks.text
+    api = operated.http.get(
+        operated.url + "/events/recent", headers={"Authorization": f"Bearer {token.group(1)}"}, timeout=30
+    )
+    assert api.status_code == 200
+    forged = operated.http.post(operated.url + "/checkserver", data={"operator_token": "x" + token.group(1)})
+    assert forged.status_code == 401
+
+
+def test_wrong_keys_are_rate_limited(operated: AppHandle) -> None:
+    for _ in range(5):
+        assert (
+            operated.http.post(operated.url + "/operator", data={"key": "guess"}, timeout=30).status_code
+            == 401
+        )
+    # Now even the right key is refused from this address until the window passes.
+    limited = operated.http.post(operated.url + "/operator", data={"key": KEY}, timeout=30)
+    assert limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) > 0
+    assert operated.http.get(operated.url + "/operator", headers={"X-Operator-Key": KEY}).status_code == 429
+    assert operated.portal_calls() == []
+    clock = state(operated.app).clock
+    state(operated.app).clock = lambda: clock() + 61
+    assert operated.http.post(operated.url + "/operator", data={"key": KEY}, timeout=30).status_code == 200
 
 
 @pytest.mark.parametrize("headers", [{}, {"X-Operator-Key": "wrong"}, {"X-Operator-Key": KEY + "x"}])
