@@ -24,8 +24,9 @@ from crest.settings import Settings
 from crest.stores import open_store
 from crest.stores.base import InstallationStore
 from webapp.extension import CrestState
+from webapp.hooks import AppPages, owned_rule_hint
 
-__all__ = ["create_app"]
+__all__ = ["CrestFlask", "create_app"]
 
 log = logging.getLogger("webapp")
 
@@ -76,12 +77,31 @@ def _register_errors(app: Flask) -> None:
         return _error_page(500, "Internal Server Error", "Something went wrong on our side.")
 
 
+class CrestFlask(Flask):
+    """Flask, refusing routes that would replace the kit's own (see :mod:`webapp.hooks`).
+
+    Werkzeug routes a fixed path before a converter and Flask keeps the first view of a rule,
+    so an ``@app.post("/")`` of the app's would either silently lose to the kit's page or
+    silently bypass its frame verification; neither is acceptable, so it is an error.
+    """
+
+    crest_sealed = False
+
+    def add_url_rule(self, rule: str, *args: Any, **kwargs: Any) -> None:
+        if self.crest_sealed:
+            hint = owned_rule_hint(rule)
+            if hint is not None:
+                raise ConfigError(f"{rule} is a route of b24-crest and cannot be registered again: {hint}")
+        super().add_url_rule(rule, *args, **kwargs)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     store: InstallationStore | None = None,
     config: Mapping[str, Any] | None = None,
-) -> Flask:
+    demo: bool = False,
+) -> CrestFlask:
     """The app. ``config`` is Flask's own configuration (``TESTING``...), merged into ``app.config``.
 
     The kit's settings come only from ``settings`` (one path: :class:`~crest.settings.Settings`);
@@ -99,7 +119,7 @@ def create_app(
         log.warning("secret_key is not set: page tokens use a per-process random key (set CREST_SECRET_KEY)")
     # No static folder: nothing on disk is served, so /settings.json, the store and the logs
     # cannot be fetched even if they sit next to the code (T3).
-    app = Flask("webapp", template_folder=_template_folder(), static_folder=None)
+    app = CrestFlask("webapp", template_folder=_template_folder(), static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
     app.config["MAX_FORM_MEMORY_SIZE"] = MAX_CONTENT_LENGTH
     app.config.update(config or {})
@@ -109,16 +129,23 @@ def create_app(
     get_logger(settings, also=("webapp", "werkzeug", "gunicorn"))
     app.extensions["crest"] = CrestState(settings=settings, store=store or open_store(settings.store))
 
-    from webapp import checkserver_view, events, frames, install, operator, pages, placement
+    app.extensions["crest_pages"] = AppPages()
+
+    from webapp import checkserver_view, events, frames, install, operator, pages
 
     # Registered first so that it runs last of all after_request hooks (Flask runs them in
     # reverse), after any middleware that adds its own frame headers.
     frames.init_app(app)
     app.register_blueprint(install.bp)
     app.register_blueprint(pages.bp)
-    app.register_blueprint(placement.bp)
     app.register_blueprint(operator.bp)
     app.register_blueprint(checkserver_view.bp)
     events.init_app(app)
+    pages.init_app(app)
+    if demo:
+        from webapp.demo import init_demo
+
+        init_demo(app)
     _register_errors(app)
+    app.crest_sealed = True
     return app

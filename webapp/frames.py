@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 from crest.installation import Installation
 from webapp.extension import state
@@ -33,7 +33,11 @@ _ORIGIN = re.compile(r"(?:https?://)?[A-Za-z0-9*.-]+(?::\d{1,5})?")
 
 
 def is_framed_path(path: str) -> bool:
-    return _FRAMED.fullmatch(path) is not None
+    """The kit's framed paths, and the frame pages the app registered (:mod:`webapp.hooks`)."""
+    if _FRAMED.fullmatch(path) is not None:
+        return True
+    kit = current_app.extensions.get("crest_pages")
+    return kit is not None and path in kit.framed_paths()
 
 
 def _origin(installation: Installation) -> str | None:

@@ -5,8 +5,9 @@
   page that calls ``BX24.installFinish()``, which makes the portal reload into the handler.
 
 :class:`crest.install.Installer` does the verifying, pinning and idempotence; this module
-adds HTTP and what an installed app sets up once: the CRM contact tab placement, and the
-event bindings of :mod:`webapp.events` (through its ``on_installed`` hook, when it has one).
+adds HTTP and what an installed app sets up once: the placements the app registered
+(:mod:`webapp.hooks`), the event bindings of :mod:`webapp.events`, then the app's own
+``on_install`` hooks.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from crest.errors import CrestError
 from crest.install import parse_install
 from crest.installation import Installation
 from webapp.extension import state
+from webapp.hooks import pages
+from webapp.pages import bx24_js_url
 from webapp.placement import read_form, read_query
 
 __all__ = ["bind_placements", "bp"]
@@ -27,11 +30,6 @@ __all__ = ["bind_placements", "bp"]
 log = logging.getLogger("webapp.install")
 
 bp = Blueprint("install", __name__)
-
-#: Placements every installation binds: (code, path under the app, title).
-PLACEMENTS: tuple[tuple[str, str, str], ...] = (
-    ("CRM_CONTACT_DETAIL_TAB", "/placement/crm_contact_tab", "b24-crest"),
-)
 
 
 def bind_placements(installation: Installation, base_url: str | None) -> None:
@@ -45,24 +43,31 @@ def bind_placements(installation: Installation, base_url: str | None) -> None:
         return
     base_url = base_url.rstrip("/")
     client = state().client(installation.member_id)
-    for code, path, title in PLACEMENTS:
+    for spec in pages().placements.values():
+        fields = {"PLACEMENT": spec.code, "HANDLER": base_url + spec.path, "TITLE": spec.title}
+        if spec.description:
+            fields["DESCRIPTION"] = spec.description
         try:
-            client.call("placement.bind", {"PLACEMENT": code, "HANDLER": base_url + path, "TITLE": title})
+            client.call("placement.bind", fields)
         except CrestError as exc:
             # Already bound (a reinstall), or the app lacks the placement scope.
-            log.warning("placement.bind %s failed: %s", code, exc.code or type(exc).__name__)
+            log.warning("placement.bind %s failed: %s", spec.code, exc.code or type(exc).__name__)
 
 
 def _after_install(app: Flask, installation: Installation) -> None:
     bind_placements(installation, state().settings.app_base_url)
     from webapp import events
 
-    hook = getattr(events, "on_installed", None)
-    if callable(hook):
+    try:
+        events.on_installed(app, installation)
+    except CrestError as exc:
+        log.warning("binding events failed: %s", exc.code or type(exc).__name__)
+    for hook in pages(app).install_hooks:
+        # The install itself has succeeded; a failing hook of the app's must not undo it.
         try:
-            hook(app, installation)
-        except CrestError as exc:
-            log.warning("binding events failed: %s", exc.code or type(exc).__name__)
+            hook(installation)
+        except Exception:
+            log.exception("an on_install hook failed on %s", installation.domain)
 
 
 @bp.post("/install")
@@ -79,4 +84,4 @@ def install() -> Any:
     log.info("installed on %s (%s, changed=%s)", installation.domain, payload.kind, changed)
     if payload.kind == "event":
         return Response("OK", content_type="text/plain; charset=utf-8")
-    return render_template("install.html", domain=installation.domain, bx24_js_url=crest.settings.bx24_js_url)
+    return render_template("install.html", domain=installation.domain, bx24_js_url=bx24_js_url(installation))

@@ -1,4 +1,4 @@
-"""Reading what the portal POSTs into the iframe, and the placement widgets (``/placement/<code>``).
+"""Reading what the portal POSTs into the iframe (the frame pages are served by :mod:`webapp.pages`).
 
 Bodies are decoded from the raw bytes with :func:`crest.forms.decode` (PHP's rules, with
 limits), never through ``request.form``: Werkzeug keeps the first of duplicated keys where PHP
@@ -7,20 +7,17 @@ keeps the last, and silently returns an empty form for a body that is not UTF-8 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import abort, request
 
 from crest.client import Client
-from crest.errors import ApiError, FormError, TransportError
+from crest.errors import FormError
 from crest.forms import decode
 from crest.placement import VerifiedFrame, check_field_names, parse_frame, verify_frame
 from webapp.extension import state
 
-__all__ = ["bp", "frame_client", "full_name", "read_form", "read_query", "verified_frame"]
-
-bp = Blueprint("placement", __name__)
+__all__ = ["frame_client", "full_name", "read_form", "read_query", "verified_frame"]
 
 #: Depth of PHP-style nested keys an app route accepts; real payloads use 3 (``data[FIELDS][ID]``).
 FORM_DEPTH = 8
@@ -72,42 +69,3 @@ def full_name(record: Any) -> str:
     if not isinstance(record, dict):
         return ""
     return " ".join(str(record.get(k) or "").strip() for k in ("NAME", "LAST_NAME")).strip()
-
-
-def _crm_contact_tab(frame: VerifiedFrame) -> dict[str, Any]:
-    contact_id = str(frame.context.options.get("ID") or "")
-    if not contact_id.isdigit():
-        return {"title": "Contact", "error": "The portal did not say which contact is open."}
-    try:
-        contact = frame_client(frame).call("crm.contact.get", {"ID": contact_id})
-    except ApiError as exc:
-        return {"title": "Contact", "error": f"The portal refused: {exc.code or 'error'}."}
-    return {"title": "Contact", "contact_id": contact_id, "name": full_name(contact)}
-
-
-#: URL code -> (the placement it serves, what it shows).
-WIDGETS: dict[str, tuple[str, Callable[[VerifiedFrame], dict[str, Any]]]] = {
-    "crm_contact_tab": ("CRM_CONTACT_DETAIL_TAB", _crm_contact_tab),
-}
-
-
-@bp.post("/placement/<code>")
-def widget(code: str) -> Any:
-    found = WIDGETS.get(code)
-    if found is None:
-        abort(404)
-    placement, render = found
-    frame = verified_frame()
-    if frame.context.placement != placement:
-        abort(400, "this handler serves another placement")
-    try:
-        view = render(frame)
-    except TransportError:
-        abort(502, "the portal did not answer")
-    return render_template(
-        "placement.html",
-        placement=placement,
-        view=view,
-        domain=frame.installation.domain,
-        bx24_js_url=state().settings.bx24_js_url,
-    )

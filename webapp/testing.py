@@ -118,9 +118,13 @@ def running_app(
     scopes: tuple[str, ...] = DEFAULT_SCOPES,
     api_only: bool = False,
     events_worker: bool = False,
+    demo: bool = True,
     **settings: Any,
 ) -> Iterator[AppHandle]:
     """The app, registered on ``portal`` and served on ``host``; ``settings`` override the defaults.
+
+    ``demo``: the kit's demo page and contact tab (as ``crest demo`` runs it); ``False`` gives the
+    bare kit, to which a test adds its own pages through :mod:`webapp.hooks`.
 
     The store defaults to ``memory:``; pass ``store="sqlite:/path"`` for a file. The events
     worker thread is off unless asked for, so tests see only the calls they make.
@@ -155,7 +159,7 @@ def running_app(
         values.update(settings)
         # Not Settings.load(): a test or the demo must not pick up the caller's settings.py or C_REST_* variables.
         config = Settings(**values)
-        app = create_app(config)
+        app = create_app(config, demo=demo)
         server.set_app(app)
         server.start()
     except BaseException:
