@@ -54,7 +54,10 @@ def test_cli_portal_info_and_calls(tmp_path: Path) -> None:
         resp = requests.get(f"{info['webhook_url']}user.current", timeout=10)
         assert resp.json()["result"]["ID"] == "1"
         token = requests.post(
-            f"{info['base_url']}/_portal/tokens", json={"client_id": info["client_id"]}, timeout=10
+            f"{info['base_url']}/_portal/tokens",
+            json={"client_id": info["client_id"]},
+            headers={"Authorization": f"Bearer {info['admin_token']}"},
+            timeout=10,
         ).json()
         assert token["member_id"] == info["member_id"]
     finally:
