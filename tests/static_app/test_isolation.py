@@ -12,8 +12,10 @@ from __future__ import annotations
 import io
 import zipfile
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from portal.testing import PortalHandle
 
@@ -117,3 +119,41 @@ def test_a_static_apps_script_cannot_reach_the_portal_but_bx24_works(page: Any, 
         expect(frame.locator(f"#{name}")).not_to_be_empty(timeout=WAIT)
     outcomes = {name: frame.locator(f"#{name}").inner_text() for name in ATTEMPTS}
     assert all(text.startswith("blocked") for text in outcomes.values()), outcomes
+
+
+def test_the_static_origin_serves_nothing_of_the_portal(portal: PortalHandle) -> None:
+    app = portal.upload_static_app(hostile_app(), title="Hostile").json()
+    assert urlsplit(portal.static_url).port != urlsplit(portal.base_url).port
+    for path in ("/_portal/info", "/_ui/refresh-auth", "/", f"/marketplace/app/{app['id']}/", "/devops/"):
+        for verb in ("GET", "POST"):
+            resp = requests.request(verb, portal.static_url + path, headers=portal.admin_headers, timeout=10)
+            assert resp.status_code in {404, 405}, (verb, path, resp.status_code)
+            assert "client_secret" not in resp.text and "page_key" not in resp.text
+    # And the portal grants that origin no CORS on anything but its REST API (which wants a token).
+    origin = {"Origin": portal.static_url}
+    for verb, path in (("GET", "/_portal/info"), ("POST", "/_ui/refresh-auth"), ("GET", "/")):
+        resp = requests.request(
+            verb, portal.base_url + path, headers={**origin, **portal.admin_headers}, json={}, timeout=10
+        )
+        assert "Access-Control-Allow-Origin" not in resp.headers, path
+    served = requests.get(f"{portal.static_url}/static-apps/{app['id']}/index.html", timeout=10)
+    csp = served.headers["Content-Security-Policy"]
+    assert f"connect-src 'self' {portal.base_url}/rest/" in csp
+    assert f"frame-ancestors {portal.base_url}" in csp
+
+
+def test_a_portal_without_a_static_origin_hosts_no_static_apps() -> None:
+    from portal.app import create_portal
+    from portal.config import PortalConfig
+
+    base = "http://127.0.0.1:9"  # never contacted: the Flask test client is the HTTP boundary here
+    app = create_portal(PortalConfig(base_url=base, limits=False, cost=None))
+    token = app.extensions["b24portal"].admin_token
+    resp = app.test_client().post(
+        "/_portal/static-apps",
+        base_url=base,
+        headers={"Authorization": f"Bearer {token}"},
+        data={"title": "x", "archive": (io.BytesIO(hostile_app()), "a.zip")},
+    )
+    assert resp.status_code == 409 and resp.json is not None
+    assert resp.json["error"] == "no static origin"
