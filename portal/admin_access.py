@@ -52,8 +52,20 @@ def _own_hosts(p: Portal) -> set[str]:
     hosts = {h.lower() for h in p.config.admin_hosts}
     if p.config.base_url:
         hosts.add(urlsplit(p.config.base_url).netloc.lower())
-    hosts.add(p.domain.lower())
+        # The current address too, once the admin API itself renamed the portal (domain-change).
+        hosts.add(p.domain.lower())
     return hosts
+
+
+def _is_own_host(p: Portal, host: str) -> bool:
+    hosts = _own_hosts(p)
+    if hosts:
+        return host.lower() in hosts
+    # No address configured (create_portal() alone; the base URL is learned from the first
+    # request, which may itself be the attacker's): only loopback names, never a DNS name
+    # that an attacker could point at 127.0.0.1.
+    name = urlsplit(f"//{host}").hostname or ""
+    return name in {"127.0.0.1", "localhost", "::1"}
 
 
 def presented_token() -> str:
@@ -80,7 +92,7 @@ def check(p: Portal) -> Response | None:
         loopback = False
     if not loopback:
         return _refuse(404, "NOT_FOUND", "Not found")
-    if request.host.lower() not in _own_hosts(p):
+    if not _is_own_host(p, request.host):
         return _refuse(403, "WRONG_HOST", "The admin API answers only on the portal's own address")
     token = presented_token()
     # Compared as bytes: compare_digest refuses non-ASCII str, and a header may carry any.

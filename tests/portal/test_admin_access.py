@@ -143,3 +143,22 @@ def test_the_admin_api_answers_no_cors(portal: PortalHandle) -> None:
     )
     assert answer.status_code == 200
     assert not any(h.lower().startswith("access-control-") for h in answer.headers)
+
+
+def test_a_portal_that_learns_its_address_accepts_only_loopback_names() -> None:
+    """Without a configured base URL the first request names the portal; a rebound name must not."""
+    from portal.app import create_portal
+    from portal.config import PortalConfig
+
+    app = create_portal(PortalConfig(limits=False, cost=None))
+    token = app.extensions["b24portal"].admin_token
+    client = app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    first = client.get("/_portal/info", base_url="http://evil.example:8024", headers=auth)
+    assert first.status_code == 403 and first.json is not None and first.json["error"] == "WRONG_HOST"
+    assert (
+        client.post("/_portal/deleted", base_url="http://evil.example:8024", headers=auth).status_code == 403
+    )
+    assert app.extensions["b24portal"].deleted is False
+    assert client.get("/_portal/info", base_url="http://localhost:8024", headers=auth).status_code == 200
+    assert client.get("/_portal/info", base_url="http://127.0.0.1:8024").status_code == 401

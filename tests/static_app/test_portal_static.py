@@ -160,3 +160,17 @@ def test_developer_resources_form_uploads_a_static_app(portal: PortalHandle, tmp
         timeout=10,
     )
     assert refused.status_code == 403 and "administrator" in refused.text
+
+
+def test_kept_static_apps_follow_the_static_origin_of_each_run(tmp_path: Path) -> None:
+    from portal.testing import running_portal
+
+    state = str(tmp_path / "state.sqlite")
+    with running_portal(state_path=state) as first:
+        app = upload(first, starter(tmp_path, install=False)).json()
+    with running_portal(state_path=state) as again:
+        kept = again.portal.credentials.apps.get(app["client_id"])
+        assert kept["handler_url"] == f"{again.static_url}/static-apps/{app['id']}/index.html"
+        assert kept["install_url"] == ""
+        served = requests.get(kept["handler_url"], timeout=10)
+        assert served.status_code == 200 and "Starter" in served.text
