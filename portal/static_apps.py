@@ -59,10 +59,6 @@ files_bp = Blueprint("static_files", __name__)
 PREFIX = "/static-apps"
 
 
-class NoStaticOrigin(Exception):
-    """The portal runs without a static-app origin, so it cannot host static apps."""
-
-
 def _csp(p: Portal) -> str:
     """What a static app's pages may do: stay on their own origin, call the portal's REST API
     (BX24's XHR, which the REST API answers with CORS) and nothing else of the portal, and be
@@ -123,7 +119,7 @@ def _rebase(p: Portal) -> None:
 
 def _files_base(p: Portal, app: dict[str, Any]) -> str:
     if not p.config.static_apps_url:
-        raise NoStaticOrigin("static apps need their own origin (PortalConfig.static_apps_url)")
+        raise RuntimeError("static apps need their own origin (PortalConfig.static_apps_url)")
     return f"{p.config.static_apps_url.rstrip('/')}{PREFIX}/{app['id']}/"
 
 
@@ -142,7 +138,7 @@ def register_static_app(
     call ``BX24.installFinish()``.
     """
     if not p.config.static_apps_url:
-        raise NoStaticOrigin("static apps need their own origin (PortalConfig.static_apps_url)")
+        raise RuntimeError("static apps need their own origin (PortalConfig.static_apps_url)")
     app = p.register_app(title=title, scopes=scopes, static=True)
     static_files().put(app["client_id"], files)
     base = _files_base(p, app)
