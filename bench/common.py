@@ -47,7 +47,7 @@ def portal_process(*args: str) -> Iterator[dict[str, Any]]:
                 time.sleep(0.1)
             time.sleep(0.2)
             info = json.loads(info_path.read_text())
-            info["admin"] = Admin(info["base_url"], info.get("ca_bundle"))
+            info["admin"] = Admin(info["base_url"], info.get("ca_bundle"), info["admin_token"])
             yield info
         finally:
             proc.terminate()
@@ -57,12 +57,15 @@ def portal_process(*args: str) -> Iterator[dict[str, Any]]:
 class Admin:
     """The portal's ``/_portal/`` admin API: the request record and limit resets."""
 
-    def __init__(self, base_url: str, ca_bundle: str | None) -> None:
+    def __init__(self, base_url: str, ca_bundle: str | None, token: str) -> None:
         self.base = base_url.rstrip("/") + "/_portal/"
         self.verify: str | bool = ca_bundle or True
+        self.headers = {"Authorization": f"Bearer {token}"}
 
     def call(self, verb: str, path: str, body: Any = None) -> Any:
-        resp = requests.request(verb, self.base + path, json=body, timeout=60, verify=self.verify)
+        resp = requests.request(
+            verb, self.base + path, json=body, headers=self.headers, timeout=60, verify=self.verify
+        )
         resp.raise_for_status()
         return resp.json()
 

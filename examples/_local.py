@@ -35,8 +35,15 @@ class LocalApp:
     portal_url: str
 
 
-def admin(portal_url: str, verb: str, path: str, json: Any = None) -> Any:
-    resp = requests.request(verb, f"{portal_url.rstrip('/')}/_portal/{path}", json=json, timeout=30)
+def admin(portal_url: str, admin_token: str, verb: str, path: str, json: Any = None) -> Any:
+    # The token `crest portal` prints: the admin API wants it in a header, never in the URL.
+    resp = requests.request(
+        verb,
+        f"{portal_url.rstrip('/')}/_portal/{path}",
+        json=json,
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=30,
+    )
     resp.raise_for_status()
     return resp.json()
 
@@ -47,13 +54,14 @@ def local_app(
     workdir: Path,
     *,
     title: str,
+    admin_token: str,
     setup: Callable[[Flask], None] = lambda app: None,
     host: str = "localhost",
     port: int = 0,
 ) -> Iterator[LocalApp]:
     """The webapp kit's app with ``setup`` applied (handlers, routes), registered and running."""
     portal_url = portal_url.rstrip("/")
-    info = admin(portal_url, "GET", "info")
+    info = admin(portal_url, admin_token, "GET", "info")
     # Bound first: the registration carries the app's URLs, and ONAPPINSTALL is sent at once
     # (it waits in the listen backlog until the app is served).
     server = ServerThread(None, host, port)
@@ -62,6 +70,7 @@ def local_app(
         workdir.mkdir(parents=True, exist_ok=True)
         registered = admin(
             portal_url,
+            admin_token,
             "POST",
             "apps",
             {

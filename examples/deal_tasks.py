@@ -1,7 +1,7 @@
 """Sales funnel: when a deal reaches a stage, give its responsible employee a task.
 
     crest portal --no-limits --deals 5 &
-    python examples/deal_tasks.py --portal http://127.0.0.1:8024 --move 1:PREPARATION
+    python examples/deal_tasks.py --portal http://127.0.0.1:8024 --admin-token TOKEN --move 1:PREPARATION
 
 The app handles ONCRMDEALUPDATE (the portal delivers it to ``/events``; the webapp kit stores
 it in its inbox and runs the handler in its worker). The handler reads the deal: an event only
@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--portal", required=True, help="the local portal (crest portal), e.g. http://127.0.0.1:8024"
     )
+    parser.add_argument(
+        "--admin-token", required=True, help="the portal's admin token (crest portal prints it)"
+    )
     parser.add_argument("--move", metavar="DEAL:STAGE", help="move this deal to this stage once installed")
     parser.add_argument(
         "--workdir", type=Path, help="where the app keeps its store (default: a temporary folder)"
@@ -128,7 +131,9 @@ def main(argv: list[str] | None = None) -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="deal-tasks-"))
     workdir.mkdir(parents=True, exist_ok=True)
     ledger = TaskLedger(workdir / "tasks.sqlite")
-    with local_app(args.portal, workdir, title="Deal stage tasks", setup=setup(ledger)) as handle:
+    with local_app(
+        args.portal, workdir, admin_token=args.admin_token, title="Deal stage tasks", setup=setup(ledger)
+    ) as handle:
         wait_for_install(handle)
         if args.move:
             deal, _, stage = args.move.partition(":")

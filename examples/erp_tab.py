@@ -1,7 +1,7 @@
 """Your data in the CRM card: a contact tab that shows what another system knows about them.
 
     crest portal --no-limits --contacts 5 &
-    python examples/erp_tab.py --portal http://127.0.0.1:8024
+    python examples/erp_tab.py --portal http://127.0.0.1:8024 --admin-token TOKEN
 
 Then open a contact on the portal (http://127.0.0.1:8024/crm/contact/details/1/) and its
 "ERP" tab. The app binds ``CRM_CONTACT_DETAIL_TAB`` once installed; the portal opens the tab by
@@ -124,13 +124,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--portal", required=True, help="the local portal (crest portal), e.g. http://127.0.0.1:8024"
     )
+    parser.add_argument(
+        "--admin-token", required=True, help="the portal's admin token (crest portal prints it)"
+    )
     parser.add_argument("--erp", type=Path, default=DEFAULT_ERP, help="the ERP's customers (JSON)")
     parser.add_argument(
         "--workdir", type=Path, help="where the app keeps its store (default: a temporary folder)"
     )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="erp-tab-"))
-    with local_app(args.portal, workdir, title="ERP data", setup=setup(Erp(args.erp))) as handle:
+    with local_app(
+        args.portal, workdir, admin_token=args.admin_token, title="ERP data", setup=setup(Erp(args.erp))
+    ) as handle:
         wait_for_install(handle)
         bind_tab(handle)
         portal = args.portal.rstrip("/")

@@ -1,7 +1,7 @@
 """Tell an employee about every new lead, in their Bitrix24 notifications.
 
     crest portal --no-limits &
-    python examples/lead_notify.py --portal http://127.0.0.1:8024 --notify-user 1
+    python examples/lead_notify.py --portal http://127.0.0.1:8024 --admin-token TOKEN --notify-user 1
 
 The app handles ONCRMLEADADD: it reads the lead (the event carries only its ID) and sends a
 system notification (``im.notify.system.add``) to the lead's responsible employee, or to
@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
         "--portal", required=True, help="the local portal (crest portal), e.g. http://127.0.0.1:8024"
     )
     parser.add_argument(
+        "--admin-token", required=True, help="the portal's admin token (crest portal prints it)"
+    )
+    parser.add_argument(
         "--notify-user", type=int, default=1, help="who hears about leads nobody is responsible for"
     )
     parser.add_argument(
@@ -71,7 +74,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lead-notify-"))
-    with local_app(args.portal, workdir, title="Lead notifications", setup=setup(args.notify_user)) as handle:
+    with local_app(
+        args.portal,
+        workdir,
+        admin_token=args.admin_token,
+        title="Lead notifications",
+        setup=setup(args.notify_user),
+    ) as handle:
         wait_for_install(handle)
         run_until_stopped(f"notifying about new leads; events arrive at {handle.url}/events (Ctrl-C to stop)")
 

@@ -1,30 +1,22 @@
-"""The loopback-only admin API under ``/_portal/``: faults, the request record, the clock.
+"""The admin API under ``/_portal/``: faults, the request record, the clock.
 
-Tests and benchmarks drive the portal through it, over HTTP, as they would a real one.
+Tests and benchmarks drive the portal through it, over HTTP, as they would a real one. Every
+request is first checked by :mod:`portal.admin_access` (loopback, the portal's own ``Host``,
+the admin token), for this blueprint and every other route under ``/_portal/``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from portal.credentials import ALL_SCOPES
 from portal.faults import Fault
 from portal.rest import portal
 
 bp = Blueprint("admin", __name__, url_prefix="/_portal")
-
-
-@bp.before_request
-def loopback_only() -> None:
-    try:
-        if not ipaddress.ip_address(request.remote_addr or "").is_loopback:
-            abort(404)
-    except ValueError:
-        abort(404)
 
 
 def _body() -> dict[str, Any]:

@@ -10,6 +10,8 @@
 | ``DELETE /apps/<client_id>`` | delete an app: ONAPPUNINSTALL, then its handlers, placements, options go |
 | ``GET /handlers``, ``GET /placements`` | what apps have bound |
 | ``POST /events/emit`` | raise an event ``{event, data, user_id}`` as a portal action would |
+
+Access is checked once for all of ``/_portal/`` by :mod:`portal.admin_access`.
 """
 
 from __future__ import annotations
@@ -19,12 +21,10 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, jsonify, request
 
-from portal.admin import loopback_only
 from portal.eventbus import EVENTS
 from portal.rest import portal
 
 bp = Blueprint("admin_events", __name__, url_prefix="/_portal")
-bp.before_request(loopback_only)
 
 
 def _body() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, Response, request
 
 from portal.clock import Clock
 from portal.config import PortalConfig
@@ -12,7 +12,7 @@ from portal.core import Portal
 def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = None) -> Flask:
     """Build the portal app. ``app.extensions["b24portal"]`` is its :class:`~portal.core.Portal`."""
     import portal.methods  # noqa: F401  (registers every REST method)
-    from portal import admin, admin_events, oauth, rest, static_apps, ui
+    from portal import admin, admin_access, admin_events, oauth, rest, static_apps, ui
 
     config = config or PortalConfig()
     state = Portal(config, clock)
@@ -29,6 +29,13 @@ def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = N
         @app.before_request
         def learn_base_url() -> None:
             state.learn_base_url(request.host_url)
+
+    @app.before_request
+    def guard_admin_api() -> Response | None:
+        # One guard for every /_portal/ route, whichever blueprint adds it.
+        if request.path.startswith(admin_access.PREFIX) or request.path == admin_access.PREFIX.rstrip("/"):
+            return admin_access.check(state)
+        return None
 
     # /rest/ is answered by a WSGI middleware in front of Flask: it is the hot path.
     app.wsgi_app = rest.RestFastPath(app.wsgi_app, state)  # type: ignore[method-assign]

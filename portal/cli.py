@@ -16,6 +16,13 @@ from portal.testing import start_portal
 @click.command("portal")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8024, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option(
+    "--static-port",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Port of the static apps' own origin (0 picks a free one).",
+)
 @click.option("--https", is_flag=True, help="Serve HTTPS with a locally generated CA (printed).")
 @click.option(
     "--speed",
@@ -51,6 +58,7 @@ from portal.testing import start_portal
 def portal_command(
     host: str,
     port: int,
+    static_port: int,
     https: bool,
     speed: float,
     contacts: int,
@@ -85,13 +93,18 @@ def portal_command(
     if https:
         tls_dir = str(Path(state_path).with_suffix(".tls")) if state_path else None
     try:
-        server, app, ca_bundle = start_portal(config, host=host, port=port, https=https, tls_dir=tls_dir)
+        server, app, ca_bundle = start_portal(
+            config, host=host, port=port, https=https, tls_dir=tls_dir, static_port=static_port
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     info = {**app.extensions["b24portal"].info(), "ca_bundle": ca_bundle}
     click.echo(f"Portal:       {info['base_url']}")
     click.echo(f"Webhook URL:  {info['webhook_url']}")
     click.echo(f"Local app:    client_id={info['client_id']}")
+    click.echo(f"Static apps:  {info['static_apps_url']}")
+    # The admin API (/_portal/) wants it in a header: Authorization: Bearer <token>.
+    click.echo(f"Admin token:  {info['admin_token']}")
     if ca_bundle:
         click.echo(f"CA bundle:    {ca_bundle}")
     if info_path:

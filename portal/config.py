@@ -55,7 +55,13 @@ class PortalConfig:
     state_path: str | None = None
     reuse_refresh_tokens: bool = False
     webhook_https_only: bool = False
-    admin_key: str | None = None
+    #: The admin API's token (``/_portal/``); ``None``: random per portal, kept with ``state_path``.
+    admin_token: str | None = None
+    #: Further ``Host`` values the admin API accepts: the addresses the server really listens as.
+    admin_hosts: tuple[str, ...] = ()
+    #: Origin (scheme://host:port) that serves static apps: never the portal's own, so that an
+    #: app's script cannot read the portal's pages, keys or admin API. ``None``: no static apps.
+    static_apps_url: str | None = None
     #: CA bundle the portal trusts when it POSTs events to https handlers (the local CA, say).
     ca_bundle: str | None = None
     access_token_lifetime: float = 3600.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +49,7 @@ class Portal:
         self.options = Options(self)
         self.default_webhook = self._ensure_default_webhook()
         self.default_app = self._ensure_default_app()
+        self.admin_token = self._ensure_admin_token()
 
     # --- addresses --------------------------------------------------------------------------
 
@@ -94,6 +96,16 @@ class Portal:
             if hook["user_id"] == 1:
                 return dict(hook)
         return self.credentials.add_webhook(1)
+
+    def _ensure_admin_token(self) -> str:
+        if self.config.admin_token:
+            return self.config.admin_token
+        stored = self.meta.get("admin_token")
+        if isinstance(stored, str) and stored:
+            return stored  # kept with --state, so a restarted portal keeps its clients working
+        token = secrets.token_urlsafe(32)
+        self.meta.put("admin_token", token)
+        return token
 
     def _ensure_default_app(self) -> dict[str, Any]:
         for app in self.credentials.apps.values():
@@ -143,4 +155,6 @@ class Portal:
             "token_url": self.token_url,
             "server_endpoint": self.server_endpoint,
             "admin_url": f"{self.base_url}/_portal/",
+            "admin_token": self.admin_token,
+            "static_apps_url": self.config.static_apps_url,
         }

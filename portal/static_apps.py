@@ -1,31 +1,45 @@
-"""Static local applications on the portal: upload, storage, and serving from the portal's origin.
+"""Static local applications on the portal: upload, storage, and serving from their own origin.
 
 A static app (reference 5.1) is a zip of HTML and JavaScript. The portal checks the archive
 (:func:`crest.static_app.read_archive`: zip-slip, symlinks, size bombs, relative links only),
-keeps its files, and serves them under ``/static-apps/<app id>/``. The app is registered like
-any local app with UI, its handler (and installer, when the archive has ``install.html``)
-pointing at those files, so the portal page opens it exactly as it opens any other app: a form
-POSTed into the iframe, with the current user's tokens for the BX24 library.
+keeps its files, and serves them under ``/static-apps/<app id>/`` on a *separate origin*: a
+second server on its own port (``PortalConfig.static_apps_url``, started by
+:func:`portal.testing.start_portal` next to the portal). An app's script is code the portal
+did not write; on the portal's own origin it could read ``/_portal/info``, the portal page
+(and its ``page_key``) and mint tokens through ``/_ui/refresh-auth``. On its own origin the
+browser's same-origin policy keeps it out of all of them, as on Bitrix24, where apps never
+run on the portal's domain.
+
+The app is registered like any local app with UI, its handler (and installer, when the archive
+has ``install.html``) pointing at those files, so the portal page opens it exactly as it opens
+any other app: a form POSTed into the iframe, with the current user's tokens for the BX24
+library, which the static origin serves too (the same file as the portal's ``/bx24/api/v1/``,
+since the starter's pages load it root-relative). BX24 talks to the portal page over
+``postMessage`` and calls the portal's ``/rest/`` directly, as on Bitrix24.
 
 Static apps cannot receive events: ``event.bind`` refuses them (portal.methods.events).
 
-Routes:
+Routes on the portal:
 
-``POST /_portal/static-apps``      admin API (loopback): multipart ``archive`` + ``title``, ``scope``...
+``POST /_portal/static-apps``      admin API (portal.admin_access): multipart ``archive`` + ``title``, ``scope``...
 ``GET  /devops/static-app/``       the Developer resources upload form (administrators)
 ``POST /devops/static-app/``       its submission (CSRF ``sessid``, as the other portal forms)
+
+Routes on the static origin (:func:`create_static_origin`):
+
 ``GET|POST /static-apps/<id>/<path>``  the files; POST because the portal's frame form posts to them
+``GET /bx24/api/v1/``                  the BX24 library
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import secrets
 from base64 import b64decode, b64encode
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, g, jsonify, redirect, request, url_for
+from flask import Blueprint, Flask, Response, abort, g, jsonify, redirect, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 
@@ -34,22 +48,33 @@ from portal.core import Portal
 from portal.credentials import ALL_SCOPES
 from portal.persist import Table
 from portal.rest import portal
-from portal.ui import DEFAULT_USER, _page, portal_page_headers, ui_state
+from portal.ui import BX24_PATH, DEFAULT_USER, _page, bx24_js, portal_page_headers, ui_state
 
-__all__ = ["PREFIX", "StaticFiles", "bp", "register_static_app"]
+__all__ = ["PREFIX", "StaticFiles", "bp", "create_static_origin", "register_static_app"]
 
 bp = Blueprint("static_apps", __name__)
+#: The static origin's routes; never registered on the portal's own app.
+files_bp = Blueprint("static_files", __name__)
 
 PREFIX = "/static-apps"
 
-#: What a static app's pages may do. They come from the portal's origin, so they must be kept
-#: to it: no scripts, styles or requests anywhere else (JavaScript is not link-checked at
-#: upload), framed only by the portal itself.
-_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; form-action 'self'; "
-    "frame-ancestors 'self'; base-uri 'none'; object-src 'none'"
-)
+
+def _csp(p: Portal) -> str:
+    """What a static app's pages may do: stay on their own origin, call the portal's REST API
+    (BX24's XHR, which the REST API answers with CORS) and nothing else of the portal, and be
+    framed by the portal's pages only (JavaScript is not link-checked at upload)."""
+    scheme = urlsplit(p.base_url).scheme
+    portal_origins = " ".join(sorted({f"{scheme}://{host}" for host in _portal_hosts(p)}))
+    rest = " ".join(sorted({f"{scheme}://{host}/rest/" for host in _portal_hosts(p)}))
+    return (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data:; font-src 'self' data:; connect-src 'self' {rest}; form-action 'self'; "
+        f"frame-ancestors {portal_origins}; base-uri 'none'; object-src 'none'"
+    )
+
+
+def _portal_hosts(p: Portal) -> set[str]:
+    return {p.domain, *p.config.admin_hosts}
 
 
 class StaticFiles:
@@ -73,7 +98,29 @@ class StaticFiles:
 
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
-    state.app.extensions["b24portal.static_apps"] = StaticFiles(state.app.extensions["b24portal"])
+    p: Portal = state.app.extensions["b24portal"]
+    state.app.extensions["b24portal.static_apps"] = StaticFiles(p)
+    _rebase(p)
+
+
+def _rebase(p: Portal) -> None:
+    """Point kept static apps (``--state``) at this run's static origin: its port may differ."""
+    if not p.config.static_apps_url:
+        return
+    for app in list(p.credentials.apps.values()):
+        if app.get("static"):
+            base = _files_base(p, app)
+            p.credentials.update_app(
+                app,
+                handler_url=base + "index.html",
+                install_url=base + "install.html" if app.get("install_url") else "",
+            )
+
+
+def _files_base(p: Portal, app: dict[str, Any]) -> str:
+    if not p.config.static_apps_url:
+        raise RuntimeError("static apps need their own origin (PortalConfig.static_apps_url)")
+    return f"{p.config.static_apps_url.rstrip('/')}{PREFIX}/{app['id']}/"
 
 
 def static_files() -> StaticFiles:
@@ -90,9 +137,11 @@ def register_static_app(
     Without ``install.html`` the app counts as installed at once: there is no installer to
     call ``BX24.installFinish()``.
     """
+    if not p.config.static_apps_url:
+        raise RuntimeError("static apps need their own origin (PortalConfig.static_apps_url)")
     app = p.register_app(title=title, scopes=scopes, static=True)
     static_files().put(app["client_id"], files)
-    base = f"{p.base_url}{PREFIX}/{app['id']}/"
+    base = _files_base(p, app)
     has_installer = "install.html" in files
     digest = hashlib.sha256(b"".join(n.encode() + b"\0" + files[n] for n in sorted(files))).hexdigest()
     return p.credentials.update_app(
@@ -116,11 +165,24 @@ def _find_static(p: Portal, app_id: int) -> dict[str, Any] | None:
 bp.after_request(portal_page_headers)
 
 
-# --- serving -------------------------------------------------------------------------------------
+# --- serving, on the static origin --------------------------------------------------------------
 
 
-@bp.route(f"{PREFIX}/<int:app_id>/", methods=["GET", "POST"], defaults={"path": "index.html"})
-@bp.route(f"{PREFIX}/<int:app_id>/<path:path>", methods=["GET", "POST"])
+def create_static_origin(portal_app: Flask) -> Flask:
+    """The WSGI app of the static origin: the files of ``portal_app``'s static apps and BX24.
+
+    It shares the portal's state (the same :class:`Portal` and :class:`StaticFiles`) but none
+    of its routes: the portal's pages, ``/_ui/`` and ``/_portal/`` do not exist here.
+    """
+    app = Flask(__name__, static_folder=None)
+    app.extensions["b24portal"] = portal_app.extensions["b24portal"]
+    app.extensions["b24portal.static_apps"] = portal_app.extensions["b24portal.static_apps"]
+    app.register_blueprint(files_bp)
+    return app
+
+
+@files_bp.route(f"{PREFIX}/<int:app_id>/", methods=["GET", "POST"], defaults={"path": "index.html"})
+@files_bp.route(f"{PREFIX}/<int:app_id>/<path:path>", methods=["GET", "POST"])
 def serve(app_id: int, path: str) -> Response:
     """One file of a static app. POST is the portal's frame form; its body is not needed here,
     since BX24 gets the tokens from the parent page, so it is ignored."""
@@ -134,12 +196,16 @@ def serve(app_id: int, path: str) -> Response:
     if data is None:
         abort(404)
     resp = Response(data, content_type=content_type(path))
-    resp.headers["Content-Security-Policy"] = _CSP
-    resp.headers["X-Frame-Options"] = "SAMEORIGIN"
+    # Framed cross-origin by the portal page, so frame-ancestors (not X-Frame-Options) says by whom.
+    resp.headers["Content-Security-Policy"] = _csp(p)
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Cache-Control"] = "no-cache"
     resp.headers["Referrer-Policy"] = "same-origin"
     return resp
+
+
+# The same library, and the same answer, as the portal's own /bx24/api/v1/.
+files_bp.add_url_rule(BX24_PATH, "bx24_js", bx24_js)
 
 
 # --- upload: the admin API -----------------------------------------------------------------------
@@ -153,6 +219,9 @@ def _archive_bytes() -> bytes | None:
     return upload.stream.read(MAX_ARCHIVE_BYTES + 1)
 
 
+_NO_ORIGIN = "this portal runs without a static-app origin; start it with portal.testing.start_portal"
+
+
 def _scopes(values: list[str]) -> tuple[str, ...]:
     return tuple(s for s in values if s in ALL_SCOPES)
 
@@ -160,11 +229,8 @@ def _scopes(values: list[str]) -> tuple[str, ...]:
 @bp.post("/_portal/static-apps")
 def admin_upload() -> ResponseReturnValue:
     """Register a static app from a multipart upload (``archive``, ``title``, ``scope``...)."""
-    try:
-        if not ipaddress.ip_address(request.remote_addr or "").is_loopback:
-            abort(404)
-    except ValueError:
-        abort(404)
+    if not portal().config.static_apps_url:
+        return jsonify({"error": "no static origin", "problems": [_NO_ORIGIN]}), 409
     data = _archive_bytes()
     if data is None:
         return jsonify({"error": "no archive", "problems": ["send the zip as the 'archive' file field"]}), 400
@@ -217,6 +283,10 @@ def devops_upload() -> ResponseReturnValue:
         return _form_page(p, error="Your session has expired. Please try again."), 403
     if not p.directory.is_admin(g.user_id):
         return _form_page(p, error="Only an administrator can add local applications."), 403
+    if not p.config.static_apps_url:
+        return _form_page(
+            p, error="This portal runs without a static-app origin.", problems=[_NO_ORIGIN]
+        ), 409
     title = request.form.get("title", "").strip()
     data = _archive_bytes()
     if not title:

@@ -1,7 +1,12 @@
 """Run a local portal on 127.0.0.1 for tests: :func:`running_portal` and :class:`PortalHandle`.
 
 Everything a test does goes through HTTP, as against a real portal; the handle adds the
-admin API (faults, the request record, the clock) and, for assertions, the portal's state.
+admin API (faults, the request record, the clock), sending the portal's admin token with
+every call, and, for assertions, the portal's state.
+
+A portal is two servers: the portal itself and, on a port of its own, the origin that
+serves static apps (portal.static_apps), so that an app's script never runs on the
+portal's origin.
 
     with running_portal(contacts=100) as p:
         client = Client.from_webhook(p.webhook_url)
@@ -19,11 +24,32 @@ from typing import Any
 
 import requests
 
+from portal.admin_access import listening_hosts
 from portal.app import create_portal
 from portal.config import PortalConfig
 from portal.core import Portal
 from portal.server import ServerThread
+from portal.static_apps import create_static_origin
 from portal.tls import ensure_tls
+
+
+class PortalServer(ServerThread):
+    """The portal's server; ``static`` is its companion serving static apps, stopped with it."""
+
+    def __init__(self, *args: Any, static: ServerThread, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.static = static
+
+    def start(self) -> PortalServer:
+        self.static.start()
+        super().start()
+        return self
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        finally:
+            self.static.stop()
 
 
 class PortalHandle:
@@ -46,18 +72,48 @@ class PortalHandle:
         return self.portal.credentials.webhook_url(self.portal.default_webhook)
 
     @property
+    def static_url(self) -> str:
+        """The origin that serves this portal's static apps (not the portal's own)."""
+        return str(self.portal.config.static_apps_url)
+
+    @property
     def info(self) -> dict[str, Any]:
         return {**self.portal.info(), "ca_bundle": self.ca_bundle}
 
     # --- admin API (over HTTP) ---------------------------------------------------------------
 
+    @property
+    def admin_token(self) -> str:
+        return self.portal.admin_token
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """Headers that authenticate a request to the admin API (``/_portal/``)."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
     def admin(self, verb: str, path: str, json: Any = None) -> Any:
         # verify per request: a Session's own verify loses to REQUESTS_CA_BUNDLE from the environment.
         resp = self._http.request(
-            verb, f"{self.server.url}/_portal/{path}", json=json, timeout=30, verify=self.ca_bundle or True
+            verb,
+            f"{self.server.url}/_portal/{path}",
+            json=json,
+            headers=self.admin_headers,
+            timeout=30,
+            verify=self.ca_bundle or True,
         )
         resp.raise_for_status()
         return resp.json()
+
+    def upload_static_app(self, archive: bytes, *, title: str, scopes: list[str] | None = None) -> Any:
+        """``POST /_portal/static-apps``: the raw answer, so tests can assert refusals too."""
+        return self._http.post(
+            f"{self.server.url}/_portal/static-apps",
+            files={"archive": ("app.zip", archive, "application/zip")},
+            data={"title": title, "scope": scopes or []},
+            headers=self.admin_headers,
+            timeout=30,
+            verify=self.ca_bundle or True,
+        )
 
     def fault(self, method: str, *, kind: str = "error", count: int = 1, **fields: Any) -> None:
         self.admin("POST", "faults", {"method": method, "kind": kind, "count": count, **fields})
@@ -136,8 +192,9 @@ def start_portal(
     port: int = 0,
     https: bool = False,
     tls_dir: str | None = None,
-) -> tuple[ServerThread, Any, str | None]:
-    """Bind, build the portal for the bound URL, and serve it in a thread."""
+    static_port: int = 0,
+) -> tuple[PortalServer, Any, str | None]:
+    """Bind both servers, build the portal for the bound URLs, and serve them in threads."""
     config = config or PortalConfig()
     ca_bundle = cert = key = None
     if https:
@@ -145,12 +202,24 @@ def start_portal(
             tls_dir or tempfile.mkdtemp(prefix="b24portal-tls-"), (host, "localhost", "127.0.0.1")
         )
         ca_bundle, cert, key = files.ca_bundle, files.cert, files.key
-    server = ServerThread(None, host, port, certfile=cert, keyfile=key)
+    # Static apps get the same scheme and certificate on another port: another origin.
+    static = ServerThread(None, host, static_port, certfile=cert, keyfile=key)
+    try:
+        server = PortalServer(None, host, port, certfile=cert, keyfile=key, static=static)
+    except BaseException:
+        static.server.server_close()
+        raise
     # The portal trusts its own CA when it delivers events to https handlers.
     app = create_portal(
-        config.replace(base_url=config.base_url or server.url, ca_bundle=config.ca_bundle or ca_bundle)
+        config.replace(
+            base_url=config.base_url or server.url,
+            ca_bundle=config.ca_bundle or ca_bundle,
+            admin_hosts=(*config.admin_hosts, *listening_hosts(host, server.port)),
+            static_apps_url=config.static_apps_url or static.url,
+        )
     )
     server.set_app(app)
+    static.set_app(create_static_origin(app))
     server.start()
     return server, app, ca_bundle
 

@@ -28,7 +28,11 @@ def test_moving_a_deal_to_a_trigger_stage_assigns_one_task(
         )
         ledger = example.TaskLedger(tmp_path / "tasks.sqlite")
         with example.local_app(
-            portal.base_url, tmp_path, title="Deal tasks", setup=example.setup(ledger)
+            portal.base_url,
+            tmp_path,
+            admin_token=portal.admin_token,
+            title="Deal tasks",
+            setup=example.setup(ledger),
         ) as app:
             example.wait_for_install(app)
             bound = {

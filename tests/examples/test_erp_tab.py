@@ -49,7 +49,9 @@ def test_contact_tab_shows_the_erp_account(tmp_path: Path, load_example: Callabl
             "crm.contact.add",
             {"fields": {"NAME": "Cy <i>", "EMAIL": [{"VALUE": "cy@x.io", "VALUE_TYPE": "WORK"}]}},
         )
-        with example.local_app(portal.base_url, tmp_path, title="ERP", setup=example.setup(erp)) as app:
+        with example.local_app(
+            portal.base_url, tmp_path, admin_token=portal.admin_token, title="ERP", setup=example.setup(erp)
+        ) as app:
             example.wait_for_install(app)
             example.bind_tab(app)
             example.bind_tab(app)  # idempotent: a second start binds nothing new

@@ -18,7 +18,9 @@ def test_a_new_lead_notifies_its_responsible_employee(
     example = load_example("lead_notify")
     with (
         running_portal() as portal,
-        example.local_app(portal.base_url, tmp_path, title="Leads", setup=example.setup(1)) as app,
+        example.local_app(
+            portal.base_url, tmp_path, admin_token=portal.admin_token, title="Leads", setup=example.setup(1)
+        ) as app,
     ):
         example.wait_for_install(app)
         hook = Client.from_webhook(portal.webhook_url)

@@ -68,7 +68,10 @@ def test_drop_fault_runs_the_method_and_loses_the_answer(portal: PortalHandle) -
 
 def test_bad_fault_is_refused(portal: PortalHandle) -> None:
     resp = requests.post(
-        f"{portal.base_url}/_portal/faults", json={"method": "x", "kind": "explode"}, timeout=10
+        f"{portal.base_url}/_portal/faults",
+        json={"method": "x", "kind": "explode"},
+        headers=portal.admin_headers,
+        timeout=10,
     )
     assert resp.status_code == 400
 
@@ -134,22 +137,26 @@ def test_domain_change_redirects_the_old_host(portal: PortalHandle) -> None:
     assert followed.status_code == 200 and followed.json()["result"][0]["ID"] == "2"
     tokens = portal.issue_tokens()
     assert tokens["client_endpoint"] == new + "/rest/"
-    bad = requests.post(f"{old}/_portal/domain-change", json={"base_url": "ftp://x"}, timeout=10)
+    bad = requests.post(
+        f"{old}/_portal/domain-change", json={"base_url": "ftp://x"}, headers=portal.admin_headers, timeout=10
+    )
     assert bad.status_code == 400
 
 
 def test_admin_api_is_loopback_only(portal: PortalHandle) -> None:
     client = portal.app.test_client()
+    # The portal's own address and token: only the peer's address differs.
+    own = {"base_url": portal.server.url, "headers": portal.admin_headers}
     for path in ("/_portal/info", "/_portal/requests", "/_portal/faults"):
-        assert client.get(path, environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 404
-        assert client.get(path, environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code == 200
+        assert client.get(path, environ_base={"REMOTE_ADDR": "10.1.2.3"}, **own).status_code == 404
+        assert client.get(path, environ_base={"REMOTE_ADDR": "127.0.0.1"}, **own).status_code == 200
     assert (
         client.post(
-            "/_portal/clock", json={"advance": 1}, environ_base={"REMOTE_ADDR": "192.168.0.1"}
+            "/_portal/clock", json={"advance": 1}, environ_base={"REMOTE_ADDR": "192.168.0.1"}, **own
         ).status_code
         == 404
     )
-    assert client.get("/_portal/info", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+    assert client.get("/_portal/info", environ_base={"REMOTE_ADDR": "::1"}, **own).status_code == 200
 
 
 def test_admin_info(portal: PortalHandle) -> None:

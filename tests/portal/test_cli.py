@@ -54,13 +54,18 @@ def test_cli_portal_info_and_calls(tmp_path: Path) -> None:
         resp = requests.get(f"{info['webhook_url']}user.current", timeout=10)
         assert resp.json()["result"]["ID"] == "1"
         token = requests.post(
-            f"{info['base_url']}/_portal/tokens", json={"client_id": info["client_id"]}, timeout=10
+            f"{info['base_url']}/_portal/tokens",
+            json={"client_id": info["client_id"]},
+            headers={"Authorization": f"Bearer {info['admin_token']}"},
+            timeout=10,
         ).json()
         assert token["member_id"] == info["member_id"]
     finally:
         out = _stop(proc)
     assert f"Portal:       {info['base_url']}" in out
     assert f"Webhook URL:  {info['webhook_url']}" in out
+    assert f"Admin token:  {info['admin_token']}" in out
+    assert f"Static apps:  {info['static_apps_url']}" in out
 
 
 def test_cli_portal_https(tmp_path: Path) -> None:
@@ -75,3 +80,19 @@ def test_cli_portal_https(tmp_path: Path) -> None:
     finally:
         out = _stop(proc)
     assert f"CA bundle:    {info['ca_bundle']}" in out
+    assert str(info["static_apps_url"]).startswith("https://127.0.0.1:")
+    assert info["static_apps_url"] != info["base_url"]
+    # The admin token is kept with the state: a restarted portal's clients keep working.
+    (tmp_path / "info.json").unlink()
+    proc, again = _start(tmp_path, "--https", "--state", str(tmp_path / "state.sqlite"))
+    try:
+        assert again["admin_token"] == info["admin_token"]
+        resp = requests.get(
+            f"{again['base_url']}/_portal/faults",
+            headers={"X-Portal-Admin-Token": str(info["admin_token"])},
+            verify=str(again["ca_bundle"]),
+            timeout=10,
+        )
+        assert resp.status_code == 200
+    finally:
+        _stop(proc)

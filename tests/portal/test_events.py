@@ -441,12 +441,14 @@ def test_outgoing_webhook_admin_validation(portal: PortalHandle) -> None:
     resp = requests.post(
         f"{portal.base_url}/_portal/outgoing-webhooks",
         json={"url": "x", "events": ["ONCRMDEALADD"]},
+        headers=portal.admin_headers,
         timeout=10,
     )
     assert resp.status_code == 400
     resp = requests.post(
         f"{portal.base_url}/_portal/outgoing-webhooks",
         json={"url": "https://a.example/", "events": ["ONNOPE"]},
+        headers=portal.admin_headers,
         timeout=10,
     )
     assert resp.status_code == 400

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from click.testing import CliRunner
 
 from crest.cli import main
@@ -26,7 +25,7 @@ def portal() -> Iterator[PortalHandle]:
         yield handle
 
 
-# Everything must come from the portal itself: a static app has no other origin.
+# Everything must come from the portal itself (its page, and its static apps' own origin).
 BROWSER_HOSTS = {"127.0.0.1"}
 
 
@@ -46,12 +45,7 @@ def built_starter(tmp_path: Path, *extra: str) -> bytes:
 
 
 def upload(portal: PortalHandle, data: bytes) -> dict[str, Any]:
-    resp = requests.post(
-        f"{portal.base_url}/_portal/static-apps",
-        files={"archive": ("app.zip", data, "application/zip")},
-        data={"title": "Who am I", "scope": ["user"]},
-        timeout=30,
-    )
+    resp = portal.upload_static_app(data, title="Who am I", scopes=["user"])
     resp.raise_for_status()
     return resp.json()  # type: ignore[no-any-return]
 

@@ -8,7 +8,6 @@ import io
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import requests
 
@@ -21,27 +20,24 @@ def starter(tmp_path: Path, *, install: bool = True) -> bytes:
     return build(tmp_path / "app", tmp_path / "app.zip").out.read_bytes()
 
 
-def upload(portal: PortalHandle, data: bytes, **form: Any) -> requests.Response:
-    return requests.post(
-        f"{portal.base_url}/_portal/static-apps",
-        files={"archive": ("app.zip", data, "application/zip")},
-        data={"title": "Starter", "scope": ["user", "crm"], **form},
-        timeout=30,
-    )
+def upload(portal: PortalHandle, data: bytes) -> requests.Response:
+    return portal.upload_static_app(data, title="Starter", scopes=["user", "crm"])
 
 
 def test_upload_registers_the_app_and_serves_its_files(portal: PortalHandle, tmp_path: Path) -> None:
     resp = upload(portal, starter(tmp_path))
     assert resp.status_code == 200, resp.text
     app = resp.json()
-    base = f"{portal.base_url}/static-apps/{app['id']}/"
+    base = f"{portal.static_url}/static-apps/{app['id']}/"
     assert app["static"] is True and app["handler_url"] == base + "index.html"
     assert app["install_url"] == base + "install.html" and app["installed"] is False
     assert app["scopes"] == ["user", "crm"]
     page = requests.get(base + "index.html", timeout=10)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "default-src 'self'" in page.headers["Content-Security-Policy"]
-    assert "frame-ancestors 'self'" in page.headers["Content-Security-Policy"]
+    # Framed by the portal's pages only, from the static apps' own origin.
+    assert f"frame-ancestors {portal.base_url}" in page.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in page.headers
     assert requests.get(base, timeout=10).text == page.text
     assert requests.get(base + "app.js", timeout=10).headers["Content-Type"].startswith("text/javascript")
     # The portal's frame form POSTs the user's tokens to the page: the file is served all the same.
@@ -50,7 +46,11 @@ def test_upload_registers_the_app_and_serves_its_files(portal: PortalHandle, tmp
     # (requests itself resolves a literal "../", so only the encoded form reaches the server.)
     for missing in ("nope.html", "%2e%2e/x.html", "sub/%2e%2e/index.html"):
         assert requests.get(base + missing, timeout=10).status_code == 404
-    assert requests.get(f"{portal.base_url}/static-apps/999/index.html", timeout=10).status_code == 404
+    assert requests.get(f"{portal.static_url}/static-apps/999/index.html", timeout=10).status_code == 404
+    # Never on the portal's own origin.
+    assert (
+        requests.get(f"{portal.base_url}/static-apps/{app['id']}/index.html", timeout=10).status_code == 404
+    )
 
 
 def test_bad_archives_are_refused_with_reasons_and_register_nothing(portal: PortalHandle) -> None:
@@ -63,7 +63,12 @@ def test_bad_archives_are_refused_with_reasons_and_register_nothing(portal: Port
     assert resp.status_code == 400
     assert any("evil.html" in p for p in resp.json()["problems"])
     assert upload(portal, b"PK not really").status_code == 400
-    no_file = requests.post(f"{portal.base_url}/_portal/static-apps", data={"title": "x"}, timeout=10)
+    no_file = requests.post(
+        f"{portal.base_url}/_portal/static-apps",
+        data={"title": "x"},
+        headers=portal.admin_headers,
+        timeout=10,
+    )
     assert no_file.status_code == 400
     assert len(portal.portal.credentials.apps) == before
 
@@ -77,12 +82,12 @@ def test_portal_page_posts_the_frame_form_to_the_static_files(portal: PortalHand
     app = upload(portal, starter(tmp_path)).json()
     page = requests.get(f"{portal.base_url}/marketplace/app/{app['id']}/", timeout=10)
     assert page.status_code == 200
-    # Not installed yet: the admin's frame opens the installer, on the portal's own origin.
+    # Not installed yet: the admin's frame opens the installer, on the static apps' origin.
     launch = re.search(r'<script type="application/json" class="app-launch">(.*?)</script>', page.text, re.S)
     assert launch, page.text
     text = html.unescape(launch.group(1))
     assert f"/static-apps/{app['id']}/install.html?DOMAIN=" in text
-    assert f'"app_origin": "{portal.base_url}"' in text
+    assert f'"app_origin": "{portal.static_url}"' in text
     home = requests.get(f"{portal.base_url}/", timeout=10).text
     assert f'href="/marketplace/app/{app["id"]}/"' in home
 
@@ -155,3 +160,17 @@ def test_developer_resources_form_uploads_a_static_app(portal: PortalHandle, tmp
         timeout=10,
     )
     assert refused.status_code == 403 and "administrator" in refused.text
+
+
+def test_kept_static_apps_follow_the_static_origin_of_each_run(tmp_path: Path) -> None:
+    from portal.testing import running_portal
+
+    state = str(tmp_path / "state.sqlite")
+    with running_portal(state_path=state) as first:
+        app = upload(first, starter(tmp_path, install=False)).json()
+    with running_portal(state_path=state) as again:
+        kept = again.portal.credentials.apps.get(app["client_id"])
+        assert kept["handler_url"] == f"{again.static_url}/static-apps/{app['id']}/index.html"
+        assert kept["install_url"] == ""
+        served = requests.get(kept["handler_url"], timeout=10)
+        assert served.status_code == 200 and "Starter" in served.text
