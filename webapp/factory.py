@@ -5,7 +5,8 @@ them); the repository's top-level ``templates/`` of DESIGN.md's layout is a link
 
 Errors never show a stack trace or a secret: an HTTP error renders ``error.html`` (JSON under
 ``/api/``), a :class:`~crest.errors.CrestError` that carries a status (install and frame
-verification) is answered with that status, anything else is logged and answered 500.
+verification) is answered with that status, a :class:`~crest.errors.FormError` with 400,
+anything else is logged and answered 500.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from crest.errors import CrestError
+from crest.errors import CrestError, FormError
 from crest.settings import Settings
 from crest.stores import open_store
 from crest.stores.base import InstallationStore
@@ -57,6 +58,13 @@ def _register_errors(app: Flask) -> None:
         # Werkzeug's descriptions are generic; ours (abort(400, "...")) say what was wrong and
         # never contain request data.
         return _error_page(status, exc.name, exc.description or "")
+
+    @app.errorhandler(FormError)
+    def form_error(exc: FormError) -> Any:
+        # Routes turn FormError into 400 themselves; this catches any reader that does not,
+        # so a hostile body is never a 500 or a 502.
+        log.info("refused %s %s: %s", request.method, request.path, exc.description)
+        return _error_page(400, "Bad Request", exc.description)
 
     @app.errorhandler(CrestError)
     def crest_error(exc: CrestError) -> Any:
