@@ -1,0 +1,90 @@
+"""Hostile field names against the local portal over HTTP (issue 10, item 5).
+
+A 4301-digit index made Python's ``int()`` raise ``ValueError``: a 500 on REST and OAuth. Every
+endpoint now answers 400 with Bitrix24's error envelope and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from crest.forms import encode
+from portal.testing import PortalHandle
+
+pytestmark = pytest.mark.b24portal(contacts=2, limits=False, cost=None)
+
+HUGE = "1" * 4301
+NAMES = [f"a[{HUGE}]", f"fields[{HUGE}]", HUGE, f"auth[-{HUGE}]", "x" * 5000]
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def _contacts(portal: PortalHandle) -> int:
+    return int(requests.get(portal.webhook_url + "crm.contact.list.json", timeout=10).json()["total"])
+
+
+def _refused(resp: requests.Response, code: str = "INVALID_REQUEST") -> dict[str, Any]:
+    assert resp.status_code == 400, resp.text[:300]
+    assert "Traceback" not in resp.text
+    body: dict[str, Any] = resp.json()
+    assert body["error"] == code
+    assert "longer than 1024 characters" in body["error_description"]
+    return body
+
+
+@pytest.mark.parametrize("name", NAMES, ids=["index", "fields-index", "digits", "auth-index", "long"])
+def test_webhook_rest_refuses_hostile_names_in_body_and_query(portal: PortalHandle, name: str) -> None:
+    before = _contacts(portal)
+    body = encode({"fields": {"NAME": "Hostile"}}) + f"&{name}=x"
+    _refused(requests.post(portal.webhook_url + "crm.contact.add.json", data=body, headers=FORM, timeout=10))
+    _refused(requests.post(f"{portal.webhook_url}crm.contact.add.json?{name}=x&fields[NAME]=Q", timeout=10))
+    _refused(requests.get(f"{portal.webhook_url}crm.contact.add?fields[NAME]=Q&{name}=1", timeout=10))
+    assert _contacts(portal) == before
+
+
+def test_oauth_rest_refuses_hostile_names(portal: PortalHandle) -> None:
+    app = portal.register_app(title="hostile", handler_url="http://127.0.0.1:9/", scopes=["crm"])
+    tokens = portal.issue_tokens(app["client_id"])
+    before = _contacts(portal)
+    body = encode({"auth": tokens["access_token"], "fields": {"NAME": "Hostile"}}) + f"&a[{HUGE}]=x"
+    _refused(
+        requests.post(f"{portal.base_url}/rest/crm.contact.add.json", data=body, headers=FORM, timeout=10)
+    )
+    assert _contacts(portal) == before
+
+
+def test_batch_command_with_a_hostile_name_is_refused(portal: PortalHandle) -> None:
+    before = _contacts(portal)
+    cmd = {"add": f"crm.contact.add?fields[NAME]=B&a[{HUGE}]=x"}
+    resp = requests.post(
+        portal.webhook_url + "batch.json", data=encode({"cmd": cmd}), headers=FORM, timeout=10
+    )
+    assert resp.status_code in (200, 400), resp.text[:300]
+    assert "Traceback" not in resp.text
+    result = resp.json()
+    assert "add" not in (result.get("result", {}).get("result") or {})
+    assert _contacts(portal) == before
+
+
+def test_oauth_token_refuses_hostile_names_and_keeps_the_refresh_token(portal: PortalHandle) -> None:
+    app = portal.register_app(title="hostile-oauth", handler_url="http://127.0.0.1:9/", scopes=["crm"])
+    tokens = portal.issue_tokens(app["client_id"])
+    grant = {
+        "grant_type": "refresh_token",
+        "client_id": app["client_id"],
+        "client_secret": app["client_secret"],
+        "refresh_token": tokens["refresh_token"],
+    }
+    url = f"{portal.base_url}/oauth/token/"
+    _refused(
+        requests.post(url, data=encode(grant) + f"&a[{HUGE}]=x", headers=FORM, timeout=10), "invalid_request"
+    )
+    _refused(requests.get(f"{url}?{encode(grant)}&{HUGE}=x", timeout=10), "invalid_request")
+    info = f"{portal.base_url}/oauth/rest/app.info?auth={tokens['access_token']}&a[{HUGE}]=1"
+    _refused(requests.get(info, timeout=10), "invalid_request")
+    # Nothing was spent: the single-use refresh token still renews once.
+    renewed = requests.post(url, data=grant, timeout=10)
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["refresh_token"] != tokens["refresh_token"]
