@@ -19,6 +19,7 @@ from portal import phpjson
 from portal.credentials import OAuthFailure
 from portal.dispatch import iso, time_block
 from portal.faults import RequestRecord
+from portal.params import small_int
 from portal.rest import portal, render
 
 bp = Blueprint("oauth", __name__)
@@ -85,7 +86,7 @@ def authorize() -> Response:
     app = p.credentials.apps.get(client_id)
     if app is None:
         return Response("<h1>Application not found</h1>", status=400, content_type="text/html; charset=utf-8")
-    user_id = int(request.args.get("user_id", "1")) if request.args.get("user_id", "1").isdigit() else 1
+    user_id = small_int(request.args.get("user_id", "1"), 1)
     code = p.credentials.new_code(client_id, user_id)
     query = {
         "code": code,

@@ -6,6 +6,7 @@ endpoint now answers 400 with Bitrix24's error envelope and changes nothing.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -88,3 +89,60 @@ def test_oauth_token_refuses_hostile_names_and_keeps_the_refresh_token(portal: P
     renewed = requests.post(url, data=grant, timeout=10)
     assert renewed.status_code == 200, renewed.text
     assert renewed.json()["refresh_token"] != tokens["refresh_token"]
+
+
+# --- the portal's pages and forms ------------------------------------------------------------------
+
+
+def _sessid(portal: PortalHandle) -> str:
+    page = requests.get(f"{portal.base_url}/devops/", timeout=10).text
+    match = re.search(r'name="sessid" value="([0-9a-f]+)"', page)
+    assert match is not None
+    return match.group(1)
+
+
+def test_devops_form_with_a_hostile_name_is_400_and_registers_nothing(portal: PortalHandle) -> None:
+    before = len(portal.portal.credentials.apps)
+    fields = {
+        "sessid": _sessid(portal),
+        "title": "Hostile",
+        "handler_url": "http://127.0.0.1:9/",
+        "scope": "crm",
+    }
+    for extra in (f"a[{HUGE}]=x", "x" * 5000 + "=1", "a" + "[b]" * 70 + "=1"):
+        resp = requests.post(
+            f"{portal.base_url}/devops/local-app/",
+            data=encode(fields) + "&" + extra,
+            headers=FORM,
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert resp.status_code == 400, resp.status_code
+        assert resp.headers["Content-Type"].startswith("text/html")
+        assert "Bad request" in resp.text and "Traceback" not in resp.text
+    assert len(portal.portal.credentials.apps) == before
+
+
+@pytest.mark.parametrize("path", ["/", "/devops/", "/devops/static-app/", "/crm/contact/list/"])
+def test_pages_refuse_hostile_query_names_and_survive_hostile_numbers(
+    portal: PortalHandle, path: str
+) -> None:
+    refused = requests.get(f"{portal.base_url}{path}?a[{HUGE}]=1", timeout=10)
+    assert refused.status_code == 400 and "longer than 1024 characters" in refused.text
+    # "²" passes str.isdigit() and int() refuses it; 4301 digits pass it too: both were 500s.
+    for number in (HUGE, "%C2%B2", "-1", "1e3"):
+        resp = requests.get(f"{portal.base_url}{path}?user_id={number}", timeout=10)
+        assert resp.status_code == 200, (number, resp.status_code)
+    for ref in (HUGE, "%C2%B2"):
+        assert requests.get(f"{portal.base_url}/marketplace/app/{ref}/", timeout=10).status_code == 404
+
+
+def test_oauth_authorize_survives_hostile_user_ids(portal: PortalHandle) -> None:
+    app = portal.register_app(title="hostile-authorize", handler_url="http://127.0.0.1:9/", scopes=["crm"])
+    for number in (HUGE, "%C2%B2"):
+        resp = requests.get(
+            f"{portal.base_url}/oauth/authorize/?client_id={app['client_id']}&user_id={number}",
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert resp.status_code == 302, resp.status_code
