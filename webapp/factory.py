@@ -20,6 +20,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from crest.errors import CrestError, FormError
+from crest.forms import decode
 from crest.settings import Settings
 from crest.stores import open_store
 from crest.stores.base import InstallationStore
@@ -49,6 +50,16 @@ def _error_page(status: int, title: str, message: str) -> tuple[Response | str, 
     if _wants_json():
         return jsonify({"error": title, "error_description": message}), status
     return render_template("error.html", status=status, title=title, message=message), status
+
+
+def _refuse_unreadable_queries(app: Flask) -> None:
+    # Bodies are read with crest.forms by the routes that take them; every route's query string
+    # is held to the same rules, so /operator?... or /checkserver?... cannot be what /install
+    # would refuse (a FormError becomes a 400 below).
+    @app.before_request
+    def check_query() -> None:
+        if request.query_string:
+            decode(request.query_string)
 
 
 def _register_errors(app: Flask) -> None:
@@ -114,5 +125,6 @@ def create_app(
     app.register_blueprint(operator.bp)
     app.register_blueprint(checkserver_view.bp)
     events.init_app(app)
+    _refuse_unreadable_queries(app)
     _register_errors(app)
     return app

@@ -81,6 +81,13 @@ def test_hostile_name_in_the_query_string_is_400(installed: AppHandle, route: st
     assert installed.portal_calls() == []
 
 
+@pytest.mark.parametrize("path", ["/operator", "/checkserver", "/events/recent"])
+def test_every_route_refuses_a_hostile_query_name(installed: AppHandle, path: str) -> None:
+    resp = installed.http.get(f"{installed.url}{path}?a[{HUGE}]=1", timeout=30)
+    assert resp.status_code == 400, (path, resp.status_code)
+    assert "longer than 1024 characters" in resp.text and "Traceback" not in resp.text
+
+
 def test_first_install_with_a_hostile_name_stores_nothing(app: AppHandle) -> None:
     query, fields = app.frame_fields()
     resp = app.http.post(
