@@ -24,6 +24,7 @@ from crest.forms import decode
 from crest.settings import Settings
 from crest.stores import open_store
 from crest.stores.base import InstallationStore
+from webapp import body_limit
 from webapp.extension import CrestState
 
 __all__ = ["create_app"]
@@ -127,4 +128,6 @@ def create_app(
     events.init_app(app)
     _refuse_unreadable_queries(app)
     _register_errors(app)
+    # Outermost, so no route ever sees a chunked body cut at the limit (it is a 413 instead).
+    body_limit.install(app)
     return app
