@@ -6,14 +6,18 @@ endpoint now answers 400 with Bitrix24's error envelope and changes nothing.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from crest.forms import encode
+from crest.forms import MAX_LENGTH, encode
+from portal.rest import RestRequest
 from portal.testing import PortalHandle
+from tests.webapp.test_chunked_bodies import post_chunked
 
 pytestmark = pytest.mark.b24portal(contacts=2, limits=False, cost=None)
 
@@ -146,3 +150,41 @@ def test_oauth_authorize_survives_hostile_user_ids(portal: PortalHandle) -> None
             timeout=10,
         )
         assert resp.status_code == 302, resp.status_code
+
+
+# --- chunked bodies (issue 10, item 6): the portal never processes a body cut at its read cap -------
+
+
+@pytest.mark.parametrize("size", [MAX_LENGTH + 1, RestRequest.max_content_length + 1024])
+def test_chunked_rest_body_over_the_limit_is_refused_and_adds_nothing(
+    portal: PortalHandle, size: int
+) -> None:
+    before = _contacts(portal)
+    body = encode({"fields": {"NAME": "Chunked"}}).encode() + b"&pad="
+    body += b"x" * (size - len(body))
+    path = urlsplit(portal.webhook_url).path + "crm.contact.add.json"
+    status, answer = post_chunked(portal.base_url, path, body)
+    assert status == 400, answer[:300]
+    assert json.loads(answer)["error_description"] == "request body too large"
+    assert _contacts(portal) == before
+    # Under the limit, chunked is read in full and works.
+    small = encode({"fields": {"NAME": "Chunked"}}).encode() + b"&pad=" + b"x" * 100_000
+    status, answer = post_chunked(portal.base_url, path, small, chunk=4096)
+    assert status == 200, answer[:300]
+    assert _contacts(portal) == before + 1
+
+
+def test_chunked_oauth_body_over_the_limit_is_refused(portal: PortalHandle) -> None:
+    app = portal.register_app(title="chunked-oauth", handler_url="http://127.0.0.1:9/", scopes=["crm"])
+    tokens = portal.issue_tokens(app["client_id"])
+    grant = {
+        "grant_type": "refresh_token",
+        "client_id": app["client_id"],
+        "client_secret": app["client_secret"],
+        "refresh_token": tokens["refresh_token"],
+    }
+    body = encode(grant).encode() + b"&pad=" + b"x" * (RestRequest.max_content_length + 1024)
+    status, answer = post_chunked(portal.base_url, "/oauth/token/", body)
+    assert status == 400 and b"larger than" in answer
+    status, answer = post_chunked(portal.base_url, "/oauth/token/", encode(grant).encode())
+    assert status == 200, answer  # the refresh token was not spent by the refused request
