@@ -131,3 +131,29 @@ def test_inbox_next_to_a_json_store_is_0600(tmp_path: Path) -> None:
             assert mode(path) == 0o600, path
     finally:
         os.umask(old)
+
+
+def test_bulk_files_hold_no_secret_so_keep_the_ordinary_mode(tmp_path: Path) -> None:
+    """crest export/import write CRM data the user asked for, never the webhook or a token."""
+    from click.testing import CliRunner
+
+    from crest.cli import main
+    from portal.config import PortalConfig
+    from portal.testing import running_portal
+
+    with running_portal(PortalConfig(limits=False, cost=None, contacts=120)) as portal:
+        secret = str(portal.portal.default_webhook["secret"])
+        src = tmp_path / "people.csv"
+        src.write_text("TITLE,PHONE\nAcme,+1\n,+2\n", encoding="utf-8")
+        hook = ["--webhook", portal.webhook_url, "--speed", "1000", "--quiet"]
+        runner = CliRunner()
+        exported = runner.invoke(
+            main, ["export", "crm.contact.list", "--out", str(tmp_path / "c.csv"), *hook]
+        )
+        assert exported.exit_code == 0, exported.output
+        imported = runner.invoke(main, ["import", "company", str(src), *hook])
+        assert imported.exit_code == 1, imported.output  # one row failed: a report is written
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert "c.csv" in written and "people.csv.failed.csv" in written
+    for path in tmp_path.iterdir():
+        assert secret.encode() not in path.read_bytes(), path
