@@ -11,9 +11,9 @@ Unlike PHP it refuses, with :class:`~crest.errors.FormError`, what PHP would sil
 mangle: bodies over the size limit, too many fields, nesting deeper than the limit, field
 names longer than the limit, bytes that are not UTF-8, and raw NUL bytes (PHP stops reading
 the body there). No other exception escapes, whatever the input: a digits-only index of any
-length is read as PHP reads it (an integer key in PHP's range, a string key beyond it). A ``%00`` inside a
-field name is read as PHP reads it: the name ends there. ``tests/crest/test_forms.py``
-compares both functions with the real PHP on generated inputs.
+length is read as PHP reads it (an integer key in PHP's range, a string key beyond it). A
+``%00`` inside a field name is read as PHP reads it: the name ends there.
+``tests/crest/test_forms.py`` compares both functions with the real PHP on generated inputs.
 """
 
 from __future__ import annotations
