@@ -23,7 +23,9 @@ def parse_pairs(pairs: tuple[str, ...]) -> dict[str, object]:
     try:
         return decode("&".join(parts))
     except FormError as exc:
-        raise click.BadParameter(exc.description, param_hint="PARAMS") from exc
+        # One line, no usage block: the parameters were understood as key=value, but their
+        # names are not a form Bitrix24 would accept (too long, too deep, too many).
+        raise click.ClickException(f"invalid PARAMS: {exc.description}") from None
 
 
 def snippet(method: str, params: dict[str, object]) -> str:

@@ -4,7 +4,8 @@ Everything the toolkit raises on purpose derives from :class:`CrestError`::
 
     CrestError
     ├── ConfigError                 settings missing, malformed or unsafe (C_REST_IGNORE_SSL)
-    ├── FormError                   a form body over the size/field/depth limits, or malformed
+    ├── FormError                   a form body or field name over the size/field/depth/name-length
+    │                               limits, or malformed (not UTF-8, NUL): a 400 on every endpoint
     ├── EncodingError               text that C_REST_CURRENT_ENCODING cannot convert (never "?")
     ├── StoreError                  the installation store cannot be read, written or locked
     │   └── NotInstalledError       no installation for this portal (CRest's ``no_install_app``)
@@ -134,6 +135,8 @@ class ConfigError(CrestError):
 
 
 class FormError(CrestError, ValueError):
+    """A form body :func:`crest.forms.decode` refuses; the only exception it raises on any input."""
+
     code = "form_error"
 
 

@@ -8,10 +8,12 @@ receive (events, iframe context) is read exactly as PHP reads it.
 :func:`decode` returns PHP arrays as JSON would show them: an array whose keys are exactly
 ``0..n-1`` in order becomes a ``list``; any other array becomes a ``dict`` with ``str`` keys.
 Unlike PHP it refuses, with :class:`~crest.errors.FormError`, what PHP would silently drop or
-mangle: bodies over the size limit, too many fields, nesting deeper than the limit, bytes
-that are not UTF-8, and raw NUL bytes (PHP stops reading the body there). A ``%00`` inside a
-field name is read as PHP reads it: the name ends there. ``tests/crest/test_forms.py``
-compares both functions with the real PHP on generated inputs.
+mangle: bodies over the size limit, too many fields, nesting deeper than the limit, field
+names longer than the limit, bytes that are not UTF-8, and raw NUL bytes (PHP stops reading
+the body there). No other exception escapes, whatever the input: a digits-only index of any
+length is read as PHP reads it (an integer key in PHP's range, a string key beyond it). A
+``%00`` inside a field name is read as PHP reads it: the name ends there.
+``tests/crest/test_forms.py`` compares both functions with the real PHP on generated inputs.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FIELDS",
     "MAX_LENGTH",
+    "MAX_NAME_LENGTH",
     "decode",
     "encode",
     "encode_pairs",
@@ -43,12 +46,18 @@ __all__ = [
 MAX_LENGTH = 8 * 1024 * 1024
 MAX_FIELDS = 1000
 MAX_DEPTH = 64
+#: PHP has no limit on a field name; Bitrix24's are a few dozen characters. Names are capped
+#: so that no caller has to think about what a megabyte-long name does downstream.
+MAX_NAME_LENGTH = 1024
 
 # PHP's urlencode leaves only ASCII letters, digits and these unescaped (RFC 1738 flavour: space
 # is '+'). Python's quote never escapes '~' (RFC 3986 unreserved), PHP does: see _php_urlencode.
 _SAFE = "-_."
 _PHP_INT_KEY = re.compile(r"-?[1-9][0-9]*|0\Z")
 _PHP_INT_MAX = 2**63 - 1
+# "-9223372036854775808": no longer text can be in PHP's integer range, so int() is never
+# asked to convert more (Python refuses strings over 4300 digits with ValueError).
+_PHP_INT_TEXT_MAX = len(str(-_PHP_INT_MAX - 1))
 # C's isspace() in the "C" locale, which php_register_variable_ex uses inside brackets.
 _PHP_INDEX_SPACE = frozenset(" \t\n\v\f\r")
 
@@ -163,7 +172,11 @@ def _php_urlencode(text: str) -> str:
 
 def _php_key(text: str) -> int | str:
     """PHP turns canonical decimal integer strings into integer keys."""
-    if _PHP_INT_KEY.fullmatch(text) and -_PHP_INT_MAX - 1 <= int(text) <= _PHP_INT_MAX:
+    if (
+        len(text) <= _PHP_INT_TEXT_MAX
+        and _PHP_INT_KEY.fullmatch(text)
+        and -_PHP_INT_MAX - 1 <= int(text) <= _PHP_INT_MAX
+    ):
         return int(text)
     return text
 
@@ -229,7 +242,7 @@ def split_name(name: str, max_depth: int) -> tuple[str, list[str | None]] | None
             return base, indices
 
 
-def _pairs(body: bytes, max_fields: int) -> Iterator[tuple[str, str]]:
+def _pairs(body: bytes, max_fields: int, max_name_length: int) -> Iterator[tuple[str, str]]:
     count = 0
     for chunk in body.split(b"&"):
         if not chunk:
@@ -243,6 +256,8 @@ def _pairs(body: bytes, max_fields: int) -> Iterator[tuple[str, str]]:
             value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise FormError("form data is not UTF-8") from exc
+        if len(key) > max_name_length:
+            raise FormError(f"form field name is longer than {max_name_length} characters")
         yield key, value
 
 
@@ -265,6 +280,7 @@ def repeated_field(
     *,
     only: Callable[[tuple[str, ...]], bool] | None = None,
     max_depth: int = MAX_DEPTH,
+    max_name_length: int = MAX_NAME_LENGTH,
 ) -> tuple[str, ...] | None:
     """The first field a form body gives twice, or as both a value and an array; else None.
 
@@ -275,7 +291,7 @@ def repeated_field(
     """
     leaves: set[tuple[str, ...]] = set()
     containers: set[tuple[str, ...]] = set()
-    for name, _ in _pairs(body, len(body) + 1):
+    for name, _ in _pairs(body, len(body) + 1, max_name_length):
         path = field_path(name, max_depth)
         if path is None or (only is not None and not only(path)):
             continue
@@ -292,6 +308,7 @@ def decode(
     max_length: int = MAX_LENGTH,
     max_fields: int = MAX_FIELDS,
     max_depth: int = MAX_DEPTH,
+    max_name_length: int = MAX_NAME_LENGTH,
 ) -> dict[str, Any]:
     """``parse_str(body)`` as PHP does it, with limits instead of silent truncation."""
     if isinstance(body, str):
@@ -307,7 +324,7 @@ def decode(
         # PHP reads the body as a C string and silently ignores everything after a raw NUL.
         raise FormError("form body contains a NUL byte")
     root = _PhpArray()
-    for name, value in _pairs(raw, max_fields):
+    for name, value in _pairs(raw, max_fields, max_name_length):
         split = split_name(name, max_depth)
         if split is None:
             continue

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from markupsafe import escape
 
+from crest.errors import FormError
+from crest.forms import decode
+from portal import phpjson
 from portal.clock import Clock
 from portal.config import PortalConfig
 from portal.core import Portal
@@ -24,6 +28,7 @@ def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = N
     app.register_blueprint(admin_events.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(static_apps.bp)
+    _refuse_unreadable_forms(app)
     if config.base_url is None:
 
         @app.before_request
@@ -40,3 +45,30 @@ def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = N
     # /rest/ is answered by a WSGI middleware in front of Flask: it is the hot path.
     app.wsgi_app = rest.RestFastPath(app.wsgi_app, state)  # type: ignore[method-assign]
     return app
+
+
+def _refuse_unreadable_forms(app: Flask) -> None:
+    """What :func:`crest.forms.decode` refuses is a 400 on every page, form and API of the portal.
+
+    REST (:mod:`portal.params`) and OAuth read forms with PHP's rules; the pages read them with
+    Werkzeug, which would accept what those refuse. One rule for all, checked before any view.
+    """
+
+    @app.before_request
+    def check_form() -> None:
+        if request.query_string:
+            decode(request.query_string)
+        if request.mimetype == "application/x-www-form-urlencoded":
+            # Cached, so the view's request.form reads the same bytes.
+            decode(request.get_data(cache=True))
+
+    @app.errorhandler(FormError)
+    def unreadable_form(exc: FormError) -> Response:
+        if request.path.startswith(("/oauth/", "/_ui/", "/_portal/")):
+            code = "invalid_request" if request.path.startswith("/oauth/") else "INVALID_REQUEST"
+            body = phpjson.dumps({"error": code, "error_description": exc.description})
+            return Response(body, status=400, content_type="application/json; charset=utf-8")
+        page = (
+            f"<!doctype html><title>Bad request</title><h1>Bad request</h1><p>{escape(exc.description)}</p>"
+        )
+        return Response(page, status=400, content_type="text/html; charset=utf-8")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import click
 
+from crest.private_files import write_private_file
 from portal.config import CostModel, PortalConfig
 from portal.server import wait_until_stopped
 from portal.testing import start_portal
@@ -108,8 +108,8 @@ def portal_command(
     if ca_bundle:
         click.echo(f"CA bundle:    {ca_bundle}")
     if info_path:
-        Path(info_path).write_text(json.dumps(info, indent=2))
-        os.chmod(info_path, 0o600)
+        # Client secret and webhook URL: 0600 from the start (crest.private_files).
+        write_private_file(info_path, json.dumps(info, indent=2))
         click.echo(f"Info written: {info_path}")
     click.echo("Press Ctrl-C to stop.")
     try:

@@ -19,6 +19,7 @@ from portal import phpjson
 from portal.credentials import OAuthFailure
 from portal.dispatch import iso, time_block
 from portal.faults import RequestRecord
+from portal.params import small_int
 from portal.rest import portal, render
 
 bp = Blueprint("oauth", __name__)
@@ -29,14 +30,15 @@ def _json(body: dict[str, Any], status: int) -> Response:
 
 
 def _params() -> dict[str, Any]:
+    """Query and form body; an unreadable one is a 400 ``invalid_request``, never a 500."""
     params: dict[str, Any] = {}
     try:
         if request.query_string:
             params.update(decode(request.query_string))
         if request.mimetype == "application/x-www-form-urlencoded":
             params.update(decode(request.get_data()))
-    except FormError:
-        return {}
+    except FormError as exc:
+        raise OAuthFailure("invalid_request", exc.description, 400) from None
     return params
 
 
@@ -55,10 +57,10 @@ def token() -> Response:
     if p.faults.oauth_outage is not None:
         _record("oauth.token", p.faults.oauth_outage, "outage")
         return Response("Service Unavailable", status=p.faults.oauth_outage, content_type="text/html")
-    params = _params()
-    grant = params.get("grant_type")
     creds = p.credentials
     try:
+        params = _params()
+        grant = params.get("grant_type")
         with p.lock:
             if grant == "authorization_code":
                 body = creds.exchange_code(
@@ -84,7 +86,7 @@ def authorize() -> Response:
     app = p.credentials.apps.get(client_id)
     if app is None:
         return Response("<h1>Application not found</h1>", status=400, content_type="text/html; charset=utf-8")
-    user_id = int(request.args.get("user_id", "1")) if request.args.get("user_id", "1").isdigit() else 1
+    user_id = small_int(request.args.get("user_id", "1"), 1)
     code = p.credentials.new_code(client_id, user_id)
     query = {
         "code": code,
@@ -114,7 +116,11 @@ def server_rest(name: str) -> Response:
         return render(
             {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}, 404, "json"
         )
-    params = _params()
+    try:
+        params = _params()
+    except OAuthFailure as exc:
+        _record("oauth.app.info", exc.status, exc.error)
+        return render(exc.body(), exc.status, "json")
     token = params.get("auth") or params.get("access_token")
     header = request.headers.get("Authorization", "")
     if not token and header[:7].lower() == "bearer ":

@@ -8,7 +8,8 @@ raw body is read as JSON when the form is empty, and invalid JSON counts as no p
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request
@@ -18,6 +19,16 @@ from crest.forms import MAX_LENGTH, decode
 from portal import errors
 
 AUTH_KEYS = ("auth", "access_token")
+
+_T = TypeVar("_T")
+# ASCII digits only: str.isdigit() also accepts "²", which int() refuses, and int() refuses
+# more than 4300 digits; both were 500s on the portal's pages (?user_id=, /marketplace/app/N/).
+_SMALL_INT = re.compile(r"[0-9]{1,18}")
+
+
+def small_int(text: str, default: _T) -> int | _T:
+    """``text`` as a non-negative integer of at most 18 ASCII digits, else ``default``."""
+    return int(text) if _SMALL_INT.fullmatch(text) else default
 
 
 def _json_params(raw: bytes) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
+from crest.private_files import make_private
+
 K = TypeVar("K", int, str)
 
 
@@ -49,6 +51,8 @@ class SqlitePersistence:
     """Write-through JSON rows in one SQLite table; WAL so writes stay cheap."""
 
     def __init__(self, path: str) -> None:
+        # Client secrets, tokens and webhooks live here: 0600 before SQLite creates it.
+        make_private(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")

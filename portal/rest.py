@@ -121,7 +121,9 @@ def _drop_connection(req: Request) -> None:
 
 
 class RestRequest(Request):
-    # The same cap as the Flask app's MAX_CONTENT_LENGTH.
+    # The same cap as the Flask app's MAX_CONTENT_LENGTH. Werkzeug cuts a chunked body at it
+    # instead of refusing it; that cut body is never processed, because it is over
+    # crest.forms.MAX_LENGTH (8 MiB), which read_params refuses (400). Keep this cap above that.
     max_content_length = 16 * 1024 * 1024
 
 

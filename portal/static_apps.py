@@ -46,6 +46,7 @@ from flask.typing import ResponseReturnValue
 from crest.static_app import MAX_ARCHIVE_BYTES, StaticAppError, content_type, read_archive
 from portal.core import Portal
 from portal.credentials import ALL_SCOPES
+from portal.params import small_int
 from portal.persist import Table
 from portal.rest import portal
 from portal.ui import BX24_PATH, DEFAULT_USER, _page, bx24_js, portal_page_headers, ui_state
@@ -250,9 +251,7 @@ def admin_upload() -> ResponseReturnValue:
 
 def _form_user() -> int:
     # The same "logged-in user" rule as the portal's pages (portal.ui): ?user_id=N, else user 1.
-
-    raw = request.args.get("user_id", "")
-    return int(raw) if raw.isdigit() else DEFAULT_USER
+    return small_int(request.args.get("user_id", ""), DEFAULT_USER)
 
 
 def _form_page(p: Portal, *, error: str | None = None, problems: list[str] | None = None) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from crest.private_files import write_private_file
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,12 @@ class TlsFiles:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    path.write_bytes(
+    write_private_file(
+        path,
         key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        ),
     )
-    os.chmod(path, 0o600)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -79,8 +80,7 @@ def ensure_tls(
         ca_cert_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     cert_file, key_file = issue_server_cert(ca_cert, ca_key, hosts, not_before=start, days=days)
     cert_path.write_bytes(cert_file)
-    key_path.write_bytes(key_file)
-    os.chmod(key_path, 0o600)
+    write_private_file(key_path, key_file)
     return TlsFiles(str(ca_cert_path), str(cert_path), str(key_path))
 
 

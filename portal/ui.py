@@ -33,6 +33,7 @@ from flask.typing import ResponseReturnValue
 from portal import phpjson
 from portal.core import Portal
 from portal.credentials import ALL_SCOPES
+from portal.params import small_int
 from portal.rest import portal
 
 bp = Blueprint("ui", __name__, template_folder="templates")
@@ -122,9 +123,7 @@ def ui_state() -> UiState:
 
 @bp.url_value_preprocessor
 def _pull_user(endpoint: str | None, values: dict[str, Any] | None) -> None:
-    raw = request.args.get("user_id", "")
-    user_id = int(raw) if raw.isdigit() else DEFAULT_USER
-    g.user_id = user_id
+    g.user_id = small_int(request.args.get("user_id", ""), DEFAULT_USER)
 
 
 @bp.url_defaults
@@ -168,8 +167,9 @@ def _ui_apps(p: Portal) -> list[dict[str, Any]]:
 
 def _find_app(p: Portal, ref: str) -> dict[str, Any] | None:
     app = p.credentials.apps.get(ref)
-    if app is None and ref.isdigit():
-        app = next((a for a in p.credentials.apps.values() if int(a["id"]) == int(ref)), None)
+    number = small_int(ref, None)
+    if app is None and number is not None:
+        app = next((a for a in p.credentials.apps.values() if int(a["id"]) == number), None)
     return dict(app) if app is not None and not app.get("uninstalled") else None
 
 

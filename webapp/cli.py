@@ -14,7 +14,6 @@ then the app page shows the current user, and a contact's card shows the CRM tab
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from crest.private_files import write_private_file
 
 __all__ = ["demo_command", "reset_install_command", "running_demo"]
 
@@ -98,10 +99,9 @@ def demo_command(port: int, info_path: str | None) -> None:
 
     with running_demo(port) as info:
         if info_path:
-            # Written whole, then renamed: a reader polling for the file never sees half of it.
-            tmp = f"{info_path}.tmp"
-            Path(tmp).write_text(json.dumps(info, indent=2), encoding="utf-8")
-            os.replace(tmp, info_path)
+            # The webhook URL and the operator key are in it: 0600 (crest.private_files), and
+            # written whole, so a reader polling for the file never sees half of it.
+            write_private_file(info_path, json.dumps(info, indent=2))
         click.echo(f"Portal:         {info['portal_url']}")
         click.echo(f"Open the app:   {info['portal_page_url']}")
         click.echo(f"CRM contact:    {info['contact_page_url']}  (the app's tab appears after install)")

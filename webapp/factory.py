@@ -5,7 +5,8 @@ them); the repository's top-level ``templates/`` of DESIGN.md's layout is a link
 
 Errors never show a stack trace or a secret: an HTTP error renders ``error.html`` (JSON under
 ``/api/``), a :class:`~crest.errors.CrestError` that carries a status (install and frame
-verification) is answered with that status, anything else is logged and answered 500.
+verification) is answered with that status, a :class:`~crest.errors.FormError` with 400,
+anything else is logged and answered 500.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from typing import Any
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from crest.errors import ConfigError, CrestError
+from crest.errors import ConfigError, CrestError, FormError
+from crest.forms import decode
 from crest.logs import get_logger
 from crest.settings import Settings
 from crest.stores import open_store
 from crest.stores.base import InstallationStore
+from webapp import body_limit
 from webapp.extension import CrestState
 from webapp.hooks import AppPages, owned_rule_hint
 
@@ -52,6 +55,16 @@ def _error_page(status: int, title: str, message: str) -> tuple[Response | str, 
     return render_template("error.html", status=status, title=title, message=message), status
 
 
+def _refuse_unreadable_queries(app: Flask) -> None:
+    # Bodies are read with crest.forms by the routes that take them; every route's query string
+    # is held to the same rules, so /operator?... or /checkserver?... cannot be what /install
+    # would refuse (a FormError becomes a 400 below).
+    @app.before_request
+    def check_query() -> None:
+        if request.query_string:
+            decode(request.query_string)
+
+
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
@@ -59,6 +72,13 @@ def _register_errors(app: Flask) -> None:
         # Werkzeug's descriptions are generic; ours (abort(400, "...")) say what was wrong and
         # never contain request data.
         return _error_page(status, exc.name, exc.description or "")
+
+    @app.errorhandler(FormError)
+    def form_error(exc: FormError) -> Any:
+        # Routes turn FormError into 400 themselves; this catches any reader that does not,
+        # so a hostile body is never a 500 or a 502.
+        log.info("refused %s %s: %s", request.method, request.path, exc.description)
+        return _error_page(400, "Bad Request", exc.description)
 
     @app.errorhandler(CrestError)
     def crest_error(exc: CrestError) -> Any:
@@ -146,6 +166,9 @@ def create_app(
         from webapp.demo import init_demo
 
         init_demo(app)
+    _refuse_unreadable_queries(app)
     _register_errors(app)
+    # Outermost, so no route ever sees a chunked body cut at the limit (it is a 413 instead).
+    body_limit.install(app)
     app.crest_sealed = True
     return app

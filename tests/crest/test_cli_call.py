@@ -78,3 +78,20 @@ def test_no_webhook_and_no_settings_is_a_clear_error() -> None:
     assert result.exit_code == 1
     assert "--webhook" in result.output
     assert "Traceback" not in result.output
+
+
+def test_hostile_parameter_names_are_one_line_and_send_nothing(portal: PortalHandle) -> None:
+    """Issue 10, item 5: a 4301-digit index was a ValueError traceback; now one line, exit 1."""
+    portal.clear_requests()
+    for pair in ("a[" + "1" * 4301 + "]=x", "1" * 4301 + "=x", "a" + "[x]" * 70 + "=1"):
+        result = CliRunner().invoke(
+            main,
+            ["call", "crm.contact.add", pair, "--webhook", portal.webhook_url],
+            env={"CREST_WEB_HOOK_URL": ""},
+        )
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit)  # a clean exit, not a crash
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("Error: invalid PARAMS: form field")
+        assert "Traceback" not in result.output
+    assert portal.requests() == []

@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from crest.errors import FormError
-from crest.forms import decode, encode
+from crest.errors import CrestError, FormError
+from crest.forms import MAX_NAME_LENGTH, decode, encode, repeated_field
 
 # The worker: for each input line, a JSON array of cases; answers a JSON array of results.
 # "e" cases carry a serialize()d value and get http_build_query() back. "d" cases carry a
@@ -396,3 +396,79 @@ def test_decode_refuses_raw_nul_that_php_would_silently_cut() -> None:
         decode(b"a=1\x00&b=2")
     # A percent-encoded NUL in a value is data, as in PHP.
     assert decode("a=%00") == {"a": "\x00"}
+
+
+# --- hostile field names: huge indices, digits strings at and around every limit -------------------
+
+# Python refuses int() of a string over 4300 digits (sys.get_int_max_str_digits) with ValueError;
+# PHP's integer keys end at 19 digits (20 with the sign). The lengths cover both limits and ours.
+_DIGITS_LENGTHS = [1, 18, 19, 20, 21, 1000, 1020, 1021, 1022, 4299, 4300, 4301, 10_000]
+
+
+def _digits_names(n: int) -> list[str]:
+    digits = ("9" * n) if n < 30 else ("1" * n)
+    return [f"a[{digits}]", f"a[-{digits}]", digits, f"-{digits}", f"a[x][{digits}][]", f"a[{digits}"]
+
+
+@pytest.mark.parametrize("n", _DIGITS_LENGTHS)
+def test_digits_names_are_read_like_php_or_refused_with_form_error(php: Php, n: int) -> None:
+    """At and around every limit: PHP's answer when the name fits, FormError when it is too long."""
+    for name in _digits_names(n):
+        body = f"{name}=x&{name}=y&a[]=z".encode()
+        if len(name) > MAX_NAME_LENGTH:
+            with pytest.raises(FormError, match="longer than 1024"):
+                decode(body)
+            with pytest.raises(FormError, match="longer than 1024"):
+                repeated_field(body)
+        else:
+            [theirs] = php.parse_str([body])
+            assert same_as_php(decode(body), theirs), (name, theirs)
+        # With the name limit lifted, Python's own int-string limit must still not matter.
+        [theirs] = php.parse_str([body])
+        assert same_as_php(decode(body, max_name_length=len(body)), theirs), name
+
+
+def test_the_issues_huge_index_is_a_form_error() -> None:
+    with pytest.raises(FormError, match="longer than"):
+        decode("a[" + "1" * 4301 + "]=x")
+    assert isinstance(FormError("x"), CrestError)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=6000),
+    st.sampled_from(["{d}", "a[{d}]", "a[-{d}]", "a[{d}][b]", "a[b][{d}]", "{d}[]", "a[0{d}]"]),
+    st.sampled_from(["0", "1", "9"]),
+)
+def test_any_digits_index_is_a_dict_or_form_error(n: int, shape: str, digit: str) -> None:
+    body = shape.format(d=digit * n) + "=v"
+    for limit in (MAX_NAME_LENGTH, 10**6):
+        try:
+            result = decode(body, max_name_length=limit)
+        except FormError as exc:
+            assert limit == MAX_NAME_LENGTH and "longer than" in exc.description
+        else:
+            assert isinstance(result, dict)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "a[" + "1" * 4301 + "]=x",
+        "a" + "[x]" * 100 + "=1",
+        "&".join(f"f{i}=1" for i in range(2000)),
+        b"a=%FF",
+        b"a=1\x00",
+        "\ud800=1",
+        "a" * 5000 + "=1",
+    ],
+    ids=["huge-index", "deep", "many", "not-utf8", "nul", "surrogate", "long-name"],
+)
+def test_every_refusal_is_the_documented_form_error(body: str | bytes) -> None:
+    """One exception for every malformed body; it is a CrestError and named in the tree."""
+    with pytest.raises(FormError) as caught:
+        decode(body)
+    assert caught.value.code == "form_error" and caught.value.description
+    import crest.errors
+
+    assert "FormError" in (crest.errors.__doc__ or "")
