@@ -112,7 +112,7 @@ def gunicorn(app: AppHandle, tmp_path: Path) -> Iterator[str]:
             "1",
             "-b",
             f"127.0.0.1:{port}",
-            "webapp:create_app()",
+            "webapp:create_app(demo=True)",
         ],
         cwd=tmp_path,  # no settings.py here: the environment above is the whole configuration
         env=env,

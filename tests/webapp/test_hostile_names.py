@@ -109,8 +109,7 @@ def test_a_form_error_no_route_catches_is_400_not_500() -> None:
     from webapp import create_app
 
     flask_app = create_app(
-        Settings(client_id="local.test", secret_key="k" * 32, store="memory:"),
-        config={"CREST_EVENTS_WORKER": "off"},
+        Settings(client_id="local.test", secret_key="k" * 32, store="memory:", events_worker="off")
     )
 
     @flask_app.post("/reads-a-form")
