@@ -6,7 +6,8 @@
 Then open a contact on the portal (http://127.0.0.1:8024/crm/contact/details/1/) and its
 "ERP" tab. The app binds ``CRM_CONTACT_DETAIL_TAB`` once installed; the portal opens the tab by
 POSTing the current user's tokens and ``PLACEMENT_OPTIONS={"ID": <contact>}`` into an iframe.
-The handler verifies that frame (webapp kit), reads the contact's emails and phones with the
+The handler is served with the kit's frame policy (``@portal_frame``: only the installed portal
+may frame it), verifies that frame (webapp kit), reads the contact's emails and phones with the
 *user's* token (so a user who may not see the contact sees nothing), and looks them up in the
 "ERP": here a JSON file (examples/data/erp.json), in real life your accounting database.
 """
@@ -79,11 +80,13 @@ def _values(record: dict[str, Any], field: str) -> list[str]:
 def setup(erp: Erp) -> Any:
     def add_tab(app: Flask) -> None:
         from webapp.extension import state
+        from webapp.frames import portal_frame
         from webapp.placement import frame_client, full_name, verified_frame
 
         bp = Blueprint("erp_tab", __name__)
 
         @bp.post(TAB_PATH)
+        @portal_frame  # the portal shows it in an iframe: frame-ancestors <portal>, not 'none'
         def contact_tab() -> str:
             frame = verified_frame()  # 4xx unless the portal really opened this frame
             bx24 = state().settings.bx24_js_url
@@ -134,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
         wait_for_install(handle)
         bind_tab(handle)
         portal = args.portal.rstrip("/")
+        print(
+            f"installed the app on {portal}; bound the {TAB_TITLE} tab ({PLACEMENT}) to {handle.url}{TAB_PATH}"
+        )
         run_until_stopped(
             f"open a contact, e.g. {portal}/crm/contact/details/1/, and its {TAB_TITLE} tab (Ctrl-C to stop)"
         )

@@ -8,6 +8,9 @@ so a forged ``DOMAIN`` cannot open the page to another site. ``X-Frame-Options``
 it cannot name an origin (``ALLOW-FROM`` is ignored), and conflicting values block the portal
 too.
 
+A page of the app's own that the portal frames (a placement handler on a route of its own)
+is marked with :func:`portal_frame`; it then gets the same portal-only policy.
+
 The hook is registered by :func:`create_app`, before any extension the caller adds; Flask
 runs ``after_request`` hooks in reverse order, so ours runs last and sees, and repairs, what
 other middleware (Flask-Talisman's ``X-Frame-Options: SAMEORIGIN``, a CSP of its own) added.
@@ -16,8 +19,10 @@ A proxy in front of the app can still add headers: ``crest checkserver`` looks f
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, g, request
@@ -25,7 +30,10 @@ from flask import Flask, Response, g, request
 from crest.installation import Installation
 from webapp.extension import state
 
-__all__ = ["frame_origins", "init_app", "is_framed_path"]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+__all__ = ["frame_origins", "init_app", "is_framed_path", "portal_frame"]
 
 _FRAMED = re.compile(r"/(?:install/?|placement/[^/]+/?)?\Z")
 _FRAME_ANCESTORS = re.compile(r"(?:^|;)\s*frame-ancestors\b[^;]*", re.IGNORECASE)
@@ -34,6 +42,21 @@ _ORIGIN = re.compile(r"(?:https?://)?[A-Za-z0-9*.-]+(?::\d{1,5})?")
 
 def is_framed_path(path: str) -> bool:
     return _FRAMED.fullmatch(path) is not None
+
+
+def portal_frame(view: Callable[P, R]) -> Callable[P, R]:
+    """Serve ``view`` with the portal-only frame policy, like the kit's own iframe pages.
+
+    For an app's own placement or iframe page: without it every other route is sent with
+    ``frame-ancestors 'none'``, and the browser refuses to show it inside the portal.
+    """
+
+    @functools.wraps(view)
+    def framed(*args: P.args, **kwargs: P.kwargs) -> R:
+        g.crest_portal_frame = True
+        return view(*args, **kwargs)
+
+    return framed
 
 
 def _origin(installation: Installation) -> str | None:
@@ -82,7 +105,8 @@ def _merge(existing: list[str], ours: str) -> str:
 
 def set_frame_headers(response: Response) -> Response:
     try:
-        policy = _policy_for_request() if is_framed_path(request.path) else "frame-ancestors 'none'"
+        framed = is_framed_path(request.path) or g.get("crest_portal_frame", False)
+        policy = _policy_for_request() if framed else "frame-ancestors 'none'"
     except Exception:
         # The store failed: fail closed rather than leave the page frameable by anyone.
         policy = "frame-ancestors 'none'"
