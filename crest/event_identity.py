@@ -14,9 +14,11 @@ differ, so the body hash alone lets both through. What the two paths share is:
 
 ``EVENT|member_id|record|unix-second`` is stable for one change and different for two changes
 of one record in different seconds. Two changes of one record within one second look the same
-on the wire (Bitrix24 sends only the ID), so they reach the handler once; a handler that reads
-the record sees its latest state. An event without a timestamp gets no key and is
-de-duplicated by its exact body only.
+on the wire (Bitrix24 sends only the ID), so the inbox (:func:`crest.inbox.Inbox.enqueue`)
+merges copies only where that loses nothing: an offline copy of a change that came in online,
+or any copy while the stored one still waits for its handler (which will read the record's
+latest state). An event without a timestamp gets no key and is de-duplicated by its exact
+body only.
 """
 
 from __future__ import annotations

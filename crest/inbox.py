@@ -7,7 +7,7 @@ table and commits *before* it answers 200; workers then process it at least once
   stored (and processed) once, and on the change's identity
   (:func:`crest.event_identity.change_key`: ``EVENT|member_id|record|unix-second``), so the
   online POST and the offline-queue copy of one change, or a re-delivery with fresh tokens,
-  are stored once too (T21);
+  are stored once too (T21; the rules are in :func:`_is_copy`);
 * ``claim`` hands one due event to one worker under a lease, inside ``BEGIN IMMEDIATE`` so two
   workers (threads or processes) never claim the same row; the worker renews the lease
   while its handler runs, so a lease that runs out means the worker died (crashed or was
@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS crest_offline_process (
 
 #: Added after the first release: created here, after the column is known to exist.
 _CHANGE_INDEX = (
-    "CREATE UNIQUE INDEX IF NOT EXISTS crest_inbox_change ON crest_inbox (change_key)"
+    "CREATE INDEX IF NOT EXISTS crest_inbox_change_key ON crest_inbox (change_key)"
     " WHERE change_key IS NOT NULL"
 )
 
@@ -126,6 +126,27 @@ class FailedEvent:
     last_error: str
     received_at: float
     due_at: float
+
+
+def _is_copy(db: sqlite3.Connection, key: str, source: str) -> bool:
+    """Whether a body with change ``key`` is another copy of a change the inbox holds already.
+
+    * An offline-queue copy is, whenever the change came in online (in any state): the queue
+      holds the latest state of a record, which the online events of that second delivered.
+    * Any copy is, while a stored event of that change still waits for its handler: the handler
+      has not read the record yet, so it will see this change too.
+
+    An online copy whose twin already ran is stored: within one second it may be a second change
+    that the handler did not see (Bitrix24 sends only the record's ID); running twice is
+    safe for an idempotent handler, missing a change is not.
+    """
+    states = [
+        (str(row[0]), str(row[1]))
+        for row in db.execute("SELECT state, source FROM crest_inbox WHERE change_key = ?", (key,))
+    ]
+    if not states:
+        return False
+    return source == "offline" or any(state == PENDING for state, _ in states)
 
 
 def _change_key(body: bytes, content_type: str) -> str | None:
@@ -241,6 +262,8 @@ class Inbox:
         key = _change_key(body, content_type)
         now = self.clock()
         with self._write() as db:
+            if key is not None and _is_copy(db, key, source):
+                return None
             cur = db.execute(
                 "INSERT OR IGNORE INTO crest_inbox"
                 " (body_hash, body, content_type, event, member_id, source, due_at, received_at, change_key)"
