@@ -122,6 +122,25 @@ def bind_tab(handle: LocalApp) -> None:
         client.call("placement.bind", {"PLACEMENT": PLACEMENT, "HANDLER": handler, "TITLE": TAB_TITLE})
 
 
+def contact_to_open(handle: LocalApp, erp_path: Path) -> tuple[int, bool]:
+    """A contact whose tab has ERP data: found by the ERP's first email, else created (new?)."""
+    from webapp.extension import state
+
+    crest = state(handle.app)
+    [installation] = crest.store.all_installations()
+    client = crest.client(installation.member_id)
+    email = json.loads(erp_path.read_text(encoding="utf-8"))["customers"][0]["email"]
+    found = client.call(
+        "crm.duplicate.findbycomm", {"type": "EMAIL", "values": [email], "entity_type": "CONTACT"}
+    )
+    # {"CONTACT": [ids]} when something matched, [] (PHP's empty map) otherwise.
+    ids = found.get("CONTACT") if isinstance(found, dict) else None
+    if ids:
+        return int(min(ids)), False
+    fields = {"NAME": "Ann", "LAST_NAME": "(ERP example)", "EMAIL": [{"VALUE": email, "VALUE_TYPE": "WORK"}]}
+    return int(client.call("crm.contact.add", {"fields": fields})), True
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument(
@@ -140,8 +159,11 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"installed the app on {portal}; bound the {TAB_TITLE} tab ({PLACEMENT}) to {handle.url}{TAB_PATH}"
         )
+        contact, created = contact_to_open(handle, args.erp)
+        if created:
+            print(f"created contact {contact} with the ERP's first customer's email, to have a card to open")
         run_until_stopped(
-            f"open a contact, e.g. {portal}/crm/contact/details/1/, and its {TAB_TITLE} tab (Ctrl-C to stop)"
+            f"open {portal}/crm/contact/details/{contact}/ and its {TAB_TITLE} tab (Ctrl-C to stop)"
         )
 
 

@@ -27,13 +27,14 @@ WAIT = 15_000  # ms
 
 @pytest.fixture
 def portal() -> Iterator[PortalHandle]:
-    with running_portal(contacts=5) as handle:
+    with running_portal() as handle:  # as `crest portal` starts: no contacts
         yield handle
 
 
 @pytest.fixture
-def example(portal: PortalHandle, tmp_path: Path) -> Iterator[str]:
-    """`python examples/erp_tab.py --portal URL` running; yields the tab's URL it printed."""
+def example(portal: PortalHandle, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`python examples/erp_tab.py --portal URL` running; yields the tab's URL and the contact
+    card's URL it printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CREST_", "C_REST_"))}
     proc = subprocess.Popen(
         [sys.executable, str(EXAMPLE), "--portal", portal.base_url, "--workdir", str(tmp_path / "app")],
@@ -51,10 +52,12 @@ def example(portal: PortalHandle, tmp_path: Path) -> Iterator[str]:
             if "Ctrl-C to stop" in line:
                 break
         out = "".join(lines)
-        assert "open a contact" in out, out
+        assert "and its ERP tab" in out, out
         found = re.search(r"bound the ERP tab \(CRM_CONTACT_DETAIL_TAB\) to (\S+)", out)
         assert found, out
-        yield found.group(1)
+        card = re.search(r"open (\S+/crm/contact/details/\d+/) and its ERP tab", out)
+        assert card and "created contact" in out, out
+        yield found.group(1), card.group(1)
     finally:
         proc.terminate()
         proc.wait(15)
@@ -70,7 +73,18 @@ def open_erp_tab(page: Any, portal: PortalHandle, contact_id: int) -> Any:
     return page.frame_locator("iframe.app-iframe")
 
 
-def test_the_erp_tab_shows_in_the_contact_card(page: Any, portal: PortalHandle, example: str) -> None:
+def test_the_printed_card_shows_the_erp_tab(page: Any, example: tuple[str, str]) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(example[1])
+    page.locator("a[data-tab^='placement_']", has_text="ERP").click()
+    tab = page.frame_locator("iframe.app-iframe")
+    expect(tab.locator("#account")).to_have_text("Account C-1001", timeout=WAIT)
+
+
+def test_the_erp_tab_shows_in_the_contact_card(
+    page: Any, portal: PortalHandle, example: tuple[str, str]
+) -> None:
     from playwright.sync_api import expect
 
     known = add_contact(
@@ -91,9 +105,9 @@ def test_the_erp_tab_shows_in_the_contact_card(page: Any, portal: PortalHandle, 
     expect(open_erp_tab(page, portal, stranger).locator("#none")).to_contain_text("Cy <i>", timeout=WAIT)
 
 
-def test_a_forged_frame_is_refused(portal: PortalHandle, example: str) -> None:
+def test_a_forged_frame_is_refused(portal: PortalHandle, example: tuple[str, str]) -> None:
     forged = requests.post(
-        example,
+        example[0],
         params={"DOMAIN": portal.portal.domain, "PROTOCOL": "0", "LANG": "en", "APP_SID": "x" * 32},
         data={
             "AUTH_ID": "forged",
