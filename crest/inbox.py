@@ -406,6 +406,17 @@ class Inbox:
                 "DELETE FROM crest_inbox WHERE state = ? AND done_at < ?", (DONE, older_than)
             ).rowcount
 
+    def forget_portal(self, member_id: str) -> int:
+        """Delete every event of one portal, in any state, and its offline bookkeeping.
+
+        For a verified ``ONAPPUNINSTALL``: the stored bodies hold that portal's users' tokens,
+        and nothing of a portal the app was removed from may run or stay. Returns how many went.
+        """
+        with self._write() as db:
+            gone = db.execute("DELETE FROM crest_inbox WHERE member_id = ?", (member_id,)).rowcount
+            db.execute("DELETE FROM crest_offline_process WHERE member_id = ?", (member_id,))
+            return gone
+
     # --- offline recovery bookkeeping --------------------------------------------------------
 
     def offline_process(self, member_id: str) -> str | None:

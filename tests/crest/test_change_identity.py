@@ -71,3 +71,15 @@ def test_copies_merge_only_where_nothing_is_lost(tmp_path: Path) -> None:
     assert put(box, offline(2, iso), "offline") is not None
     assert put(box, online(2, ts)) is None
     assert box.counts()["pending"] + box.counts()["done"] == 3
+
+
+def test_forgetting_a_portal_removes_its_events_only(tmp_path: Path) -> None:
+    box = Inbox(tmp_path / "inbox.sqlite")
+    other = "0" * 32
+    assert put(box, online(1, 100)) is not None
+    assert box.enqueue(b'{"event":"X","ts":"1"}', event="X", member_id=other, content_type="application/json")
+    box.begin_offline_process(MEMBER, "p1")
+    assert box.forget_portal(MEMBER) == 1
+    assert box.offline_process(MEMBER) is None
+    item = box.claim("w")
+    assert item is not None and item.member_id == other
