@@ -68,3 +68,29 @@ def test_a_silent_server_gives_a_clear_error_within_the_timeout(silent_server: s
 def test_timeout_must_be_a_positive_number(silent_server: str) -> None:
     done, _ = crest_call("user.current", "--webhook", silent_server, "--timeout", "soon")
     assert done.returncode == 2 and "--timeout" in done.stderr
+
+
+def test_the_tls_hint_names_settings_that_exist_and_they_work() -> None:
+    from portal.testing import running_portal
+
+    with running_portal(https=True) as portal:
+        assert portal.ca_bundle
+        done, _ = crest_call("user.current", "--webhook", portal.webhook_url)
+        assert done.returncode == 1
+        assert "--ca-bundle FILE" in done.stderr and "CREST_CA_BUNDLE" in done.stderr, done.stderr
+        assert "C_REST_CA_BUNDLE" not in done.stderr and "Traceback" not in done.stderr
+        # Both names the hint gives are real: the option, and the environment variable.
+        by_option, _ = crest_call(
+            "user.current", "--webhook", portal.webhook_url, "--ca-bundle", portal.ca_bundle
+        )
+        assert by_option.returncode == 0, by_option.stderr
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CREST_", "C_REST_"))}
+        by_env = subprocess.run(
+            [CREST, "call", "user.current", "--webhook", portal.webhook_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**env, "CREST_CA_BUNDLE": portal.ca_bundle},
+            check=False,
+        )
+        assert by_env.returncode == 0, by_env.stderr
