@@ -151,12 +151,18 @@ def worker_command(
     settings_path: str | None, inbox: str | None, router_spec: str | None, lease: float | None, once: bool
 ) -> None:
     """Process events from the inbox (and recover missed ones) until stopped."""
+    from crest.errors import CrestError
+
     router = _router(router_spec)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    st = _state(settings_path, inbox, router)
+    try:
+        settings = _settings(settings_path)
+        st = _state(settings_path, inbox, router)
+    except CrestError as exc:  # a bad setting or an unusable store: say which, no traceback
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     worker = st.worker
     assert worker is not None
-    worker.lease = lease if lease is not None else _settings(settings_path).worker_lease
+    worker.lease = lease if lease is not None else settings.worker_lease
     if once:
         worker.start_up()
         click.echo(f"processed {worker.drain()} event(s)")

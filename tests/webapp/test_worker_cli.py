@@ -95,3 +95,13 @@ def test_lease_must_be_positive(tmp_path: Path) -> None:
     (tmp_path / "myapp.py").write_text(MYAPP)
     done = crest(tmp_path, "worker", "--router", "myapp:app", "--lease", "0", "--once")
     assert done.returncode == 2 and "--lease" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_bad_setting_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text(
+        "from crest.events import EventRouter\nr = EventRouter()\nr.add('*', print)\n"
+    )
+    (tmp_path / "settings.py").write_text("CREST_WORKER_LEASE = -1\n")
+    done = crest(tmp_path, "worker", "--router", "myapp:r", "--once")
+    assert done.returncode == 1 and "worker_lease" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
