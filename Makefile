@@ -13,8 +13,10 @@ SYSPKGS := chromium chromium-driver php-cli nginx-light
 
 .PHONY: demo test lint typecheck unit bench sysdeps venv clean
 
+# DEMO_ARGS: e.g. --port 0 --info demo.json (tests use a free port).
 demo: venv
-	$(VENV)/bin/crest demo
+	@echo "crest and this project's python are in $(VENV)/bin: '. $(VENV)/bin/activate' puts them on your PATH"
+	$(VENV)/bin/crest demo $(DEMO_ARGS)
 
 test: sysdeps venv lint typecheck unit
 

@@ -110,6 +110,10 @@ CREST_EVENTS = ()
 # The event inbox database. Empty: next to the store.
 CREST_INBOX = ""
 
+# Seconds `crest worker` holds an event without renewing it (it renews while the handler runs):
+# how soon another worker takes over the events of a worker that died.
+CREST_WORKER_LEASE = 30.0
+
 # Accept http:// portal addresses in install deliveries. Only for the local test portal;
 # real portals are always https.
 CREST_ALLOW_HTTP_PORTALS = False

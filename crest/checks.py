@@ -319,9 +319,52 @@ def _other_process_locked_out(store_setting: str, member_id: str) -> bool | None
     return None
 
 
+def _probe_folder(folder: Path) -> None:
+    """Create, fsync, read back and remove a probe file beside the store: what saving needs.
+
+    SQLite writes its journal and WAL beside the database and the JSON store replaces its file
+    by renaming a temporary one over it, so a folder that refuses new files breaks both even
+    when the store file itself is writable. The probe is a file of its own: the live
+    installations are never touched, so another process (or PHP CRest reading the same
+    settings.json) never sees a record appear or vanish while checkserver runs.
+    """
+    probe = folder / f".crest-checkserver-{secrets.token_hex(8)}.probe"
+    payload = b"crest checkserver write probe\n"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        try:
+            os.write(fd, payload)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if probe.read_bytes() != payload:
+            raise OSError(f"{probe.name} read back different bytes")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            probe.unlink()
+
+
+def _sqlite_write_lock(path: Path) -> None:
+    """Take SQLite's write lock on the store and roll back: proves it can write, writes nothing."""
+    import sqlite3
+
+    if not path.exists():
+        return
+    db = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=5, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+    finally:
+        db.close()
+
+
 def check_store(settings: Settings, *, cross_process: bool = True) -> list[Check]:
-    """Reachable, writable and lockable: a probe record is created under the lock, read back
-    and removed. Its member_id is not 32 hex characters, so it cannot be a real portal's."""
+    """Reachable, writable and lockable, without writing into the live installations: the store is
+    read, a probe file is written and removed beside it, SQLite's write lock is taken and rolled
+    back, and the store's own lock is held (under a key that is no portal's) while another
+    process tries to take it."""
+    from crest.stores.sqlite import SqliteStore
+
     name = "store"
     fix_perm = (
         "make the store's folder writable by the user the app runs as, outside the web root "
@@ -340,59 +383,56 @@ def check_store(settings: Settings, *, cross_process: bool = True) -> list[Check
                 "use a file store: CREST_STORE=sqlite:/var/lib/myapp/crest.sqlite",
             )
         ]
-    probe = Installation(
-        member_id=f"checkserver-probe-{secrets.token_hex(8)}",
-        domain="checkserver.invalid",
-        client_endpoint="https://checkserver.invalid/rest/",
-        access_token="probe",  # noqa: S106 - a dummy record, not a credential
-        refresh_token="probe",  # noqa: S106
-        expires=None,
-    )
-    where = str(_store_paths(store)[0])
-    blocked = _folder_problem(_store_paths(store)[0].parent)
+    data_path = _store_paths(store)[0]
+    where = str(data_path)
+    blocked = _folder_problem(data_path.parent)
     if blocked:
         _close(store)
         return [_fail(name, f"{where}: {blocked}", fix_perm)]
+    lock_key = f"checkserver-probe-{secrets.token_hex(8)}"  # not 32 hex characters: no portal's
     out: list[Check] = []
     try:
-        with store.lock(probe.member_id, timeout=5):
-            store.save(probe)
-            try:
-                if store.find(probe.member_id) != probe:
-                    out.append(_fail(name, f"{where}: a record written could not be read back", fix_perm))
-                if cross_process:
-                    excluded = _other_process_locked_out(settings.store, probe.member_id)
-                    if excluded is False:
-                        out.append(
-                            _fail(
-                                "store lock",
-                                f"{where}: another process took the lock while this one held it, so two "
-                                "token renewals could overlap and kill the refresh chain",
-                                "keep the store on a local filesystem (not NFS/SMB) that supports file locks",
-                            )
+        store.all_installations()  # readable (and a new SQLite store gets its tables)
+        data_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _probe_folder(data_path.parent)
+        if data_path.exists() and not os.access(data_path, os.W_OK):
+            raise OSError(f"{data_path.name} is read-only for this user")
+        if isinstance(store, SqliteStore):
+            _sqlite_write_lock(data_path)
+        with store.lock(lock_key, timeout=5):
+            if cross_process:
+                excluded = _other_process_locked_out(settings.store, lock_key)
+                if excluded is False:
+                    out.append(
+                        _fail(
+                            "store lock",
+                            f"{where}: another process took the lock while this one held it, so two "
+                            "token renewals could overlap and kill the refresh chain",
+                            "keep the store on a local filesystem (not NFS/SMB) that supports file locks",
                         )
-                    elif excluded is None:
-                        out.append(
-                            _warn(
-                                "store lock",
-                                "could not start a second Python process to test the lock across processes",
-                                "run checkserver from the environment the app runs in",
-                            )
+                    )
+                elif excluded is None:
+                    out.append(
+                        _warn(
+                            "store lock",
+                            "could not start a second Python process to test the lock across processes",
+                            "run checkserver from the environment the app runs in",
                         )
-                    else:
-                        out.append(_ok("store lock", "held against another process"))
-            finally:
-                store.delete(probe.member_id)
-        if store.find(probe.member_id) is not None:
-            out.append(_fail(name, f"{where}: the probe record could not be removed", fix_perm))
+                    )
+                else:
+                    out.append(_ok("store lock", "held against another process"))
     except CrestError as exc:
         out.append(_fail(name, f"{where}: {exc.description}", fix_perm))
     except OSError as exc:
         out.append(_fail(name, f"{where}: {exc.strerror or exc}", fix_perm))
+    except Exception as exc:  # sqlite3.Error and the like: a finding, not a crash
+        out.append(_fail(name, f"{where}: {type(exc).__name__}: {exc}", fix_perm))
     finally:
         _close(store)
     if not any(c.status == "fail" and c.check == name for c in out):
-        out.insert(0, _ok(name, f"{where}: written, locked, read back and cleaned up"))
+        out.insert(
+            0, _ok(name, f"{where}: read, folder writable, locked; the installations were not touched")
+        )
     return out
 
 

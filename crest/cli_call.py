@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import quote
 
 import click
+import requests
 
 from crest.auth import mask_url
-from crest.errors import CrestError, FormError
+from crest.errors import ConnectError, CrestError, FormError, UnknownOutcomeError
 from crest.forms import decode
 
 
@@ -40,6 +42,20 @@ def snippet(method: str, params: dict[str, object]) -> str:
     )
 
 
+def _timed_out(exc: CrestError) -> bool:
+    # A read that timed out is an unknown outcome; a connect that timed out was never sent.
+    return isinstance(exc, UnknownOutcomeError | ConnectError) and isinstance(
+        exc.__cause__, requests.exceptions.Timeout
+    )
+
+
+def _failure(exc: CrestError) -> click.ClickException:
+    detail = f"{type(exc).__name__}: {exc}"
+    if exc.hint:
+        detail += f"\n{exc.hint}"
+    return click.ClickException(detail)
+
+
 @click.command("call")
 @click.argument("method")
 @click.argument("params", nargs=-1)
@@ -56,6 +72,13 @@ def snippet(method: str, params: dict[str, object]) -> str:
 @click.option(
     "--code", is_flag=True, help="Print a ready Python snippet for this call instead of running it."
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    metavar="SECONDS",
+    help="Give up when the portal has not answered within SECONDS (no retries after a timeout).",
+)
 def call_command(
     method: str,
     params: tuple[str, ...],
@@ -63,17 +86,24 @@ def call_command(
     ca_bundle: str | None,
     as_json: bool,
     code: bool,
+    timeout: float | None,
 ) -> None:
     """Call a REST METHOD with PARAMS given as key=value (PHP keys: fields[NAME]=Ann select[]=ID)."""
-    from crest.client import Client
+    from crest.client import Client, RetryPolicy
 
     parsed = parse_pairs(params)
     if code:
         click.echo(snippet(method, parsed))
         return
+    # --timeout bounds the whole call: one attempt, connecting and reading within it.
+    bounded: dict[str, Any] = (
+        {"timeout": (timeout, timeout), "retry": RetryPolicy(not_sent=0, unknown_outcome=0)}
+        if timeout is not None
+        else {}
+    )
     try:
         if webhook:
-            client = Client.from_webhook(webhook, ca_bundle=ca_bundle)
+            client = Client.from_webhook(webhook, ca_bundle=ca_bundle, **bounded)
         else:
             from crest.settings import Settings
 
@@ -83,15 +113,18 @@ def call_command(
                     "no portal to call: give --webhook URL, or set CREST_WEB_HOOK_URL (C_REST_WEB_HOOK_URL "
                     "in settings.py), or C_REST_CLIENT_ID and C_REST_CLIENT_SECRET for an installed app"
                 )
-            client = Client.from_settings(settings, **({"ca_bundle": ca_bundle} if ca_bundle else {}))
+            client = Client.from_settings(
+                settings, **({"ca_bundle": ca_bundle} if ca_bundle else {}), **bounded
+            )
         click.echo(f"POST {mask_url(client.auth.endpoint())}{method}.json", err=True)
         with client:
             response = client.request(method, parsed)
     except CrestError as exc:
-        detail = f"{type(exc).__name__}: {exc}"
-        if exc.hint:
-            detail += f"\n{exc.hint}"
-        raise click.ClickException(detail) from None
+        if timeout is not None and _timed_out(exc):
+            raise click.ClickException(
+                f"no answer within --timeout {timeout:g} s ({type(exc).__name__}: {exc})"
+            ) from None
+        raise _failure(exc) from None
     if as_json:
         body = response.envelope()
         click.echo(json.dumps(body, ensure_ascii=False))

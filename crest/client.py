@@ -379,7 +379,10 @@ class Client:
             raise TransportError(
                 f"TLS verification of {urlsplit(url).netloc} failed",
                 code="ssl_error",
-                hint="Give the portal's CA bundle (C_REST_CA_BUNDLE / ca_bundle=) instead of turning checks off.",
+                hint=(
+                    "Give the portal's CA bundle: --ca-bundle FILE on the crest command, CREST_CA_BUNDLE "
+                    "(settings.py or the environment), or ca_bundle= in code; never turn the checks off."
+                ),
             ) from exc
         except requests.RequestException as exc:
             if _not_sent(exc):

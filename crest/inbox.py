@@ -3,11 +3,15 @@
 Bitrix24 never re-sends an event (fact 3), so the HTTP handler writes the raw body to this
 table and commits *before* it answers 200; workers then process it at least once:
 
-* ``enqueue`` de-duplicates on the SHA-256 of the raw body, so a replayed or re-delivered
-  identical body is stored (and processed) once (T21);
+* ``enqueue`` de-duplicates on the SHA-256 of the raw body, so a replayed identical body is
+  stored (and processed) once, and on the change's identity
+  (:func:`crest.event_identity.change_key`: ``EVENT|member_id|record|unix-second``), so the
+  online POST and the offline-queue copy of one change, or a re-delivery with fresh tokens,
+  are stored once too (T21; the rules are in :func:`_is_copy`);
 * ``claim`` hands one due event to one worker under a lease, inside ``BEGIN IMMEDIATE`` so two
-  workers (threads or processes) never claim the same row; a lease that runs out (the worker
-  crashed or was killed) makes the event claimable again;
+  workers (threads or processes) never claim the same row; the worker renews the lease
+  while its handler runs, so a lease that runs out means the worker died (crashed or was
+  killed) and the event is claimable again;
 * ``ack`` marks it done; ``fail`` schedules a retry with exponential backoff, and after
   ``max_attempts`` keeps it as ``failed`` for ``crest events --failed`` / ``--retry``.
 
@@ -31,6 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crest.errors import CrestError
+from crest.event_identity import change_key
+from crest.events import parse_body
 from crest.stores.sqlite import create_private_file
 
 __all__ = ["FailedEvent", "Inbox", "InboxItem", "RetryPolicy", "inbox_path"]
@@ -51,7 +58,8 @@ CREATE TABLE IF NOT EXISTS crest_inbox (
     lease_until REAL,
     last_error TEXT,
     received_at REAL NOT NULL,
-    done_at REAL
+    done_at REAL,
+    change_key TEXT
 );
 CREATE INDEX IF NOT EXISTS crest_inbox_due ON crest_inbox (state, due_at);
 CREATE TABLE IF NOT EXISTS crest_offline_process (
@@ -60,6 +68,15 @@ CREATE TABLE IF NOT EXISTS crest_offline_process (
     started_at REAL NOT NULL
 );
 """
+
+#: Added after the first release: created here, after the column is known to exist.
+_CHANGE_INDEX = (
+    "CREATE INDEX IF NOT EXISTS crest_inbox_change_key ON crest_inbox (change_key)"
+    " WHERE change_key IS NOT NULL"
+)
+
+#: Stored bodies passed the receiver's limits already; these only guard against a corrupt row.
+_STORED_MAX, _STORED_DEPTH = 64 * 1024 * 1024, 64
 
 # As in crest.stores.open_store: two letters at least, so "C:\\x" is a path, not a scheme.
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]+):(.*)\Z", re.DOTALL)
@@ -109,6 +126,36 @@ class FailedEvent:
     last_error: str
     received_at: float
     due_at: float
+
+
+def _is_copy(db: sqlite3.Connection, key: str, source: str) -> bool:
+    """Whether a body with change ``key`` is another copy of a change the inbox holds already.
+
+    * An offline-queue copy is, whenever the change came in online (in any state): the queue
+      holds the latest state of a record, which the online events of that second delivered.
+    * Any copy is, while a stored event of that change still waits for its handler: the handler
+      has not read the record yet, so it will see this change too.
+
+    An online copy whose twin already ran is stored: within one second it may be a second change
+    that the handler did not see (Bitrix24 sends only the record's ID); running twice is
+    safe for an idempotent handler, missing a change is not.
+    """
+    states = [
+        (str(row[0]), str(row[1]))
+        for row in db.execute("SELECT state, source FROM crest_inbox WHERE change_key = ?", (key,))
+    ]
+    if not states:
+        return False
+    return source == "offline" or any(state == PENDING for state, _ in states)
+
+
+def _change_key(body: bytes, content_type: str) -> str | None:
+    """The change's identity, or None for a body that does not parse (kept by its hash alone)."""
+    try:
+        event = parse_body(body, content_type, max_length=_STORED_MAX, max_depth=_STORED_DEPTH)
+    except CrestError:
+        return None
+    return change_key(event)
 
 
 def inbox_path(
@@ -168,6 +215,10 @@ class Inbox:
             # file, so setting it here is harmless when the SQLite store already did.
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(crest_inbox)")}
+            if "change_key" not in columns:  # an inbox written by an older version
+                db.execute("ALTER TABLE crest_inbox ADD COLUMN change_key TEXT")
+            db.execute(_CHANGE_INDEX)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -202,18 +253,22 @@ class Inbox:
         content_type: str = "application/x-www-form-urlencoded",
         source: str = "online",
     ) -> int | None:
-        """Store a verified event; returns its id, or ``None`` when this exact body is stored already.
+        """Store a verified event; returns its id, or ``None`` when this change is stored already
+        (the same body, or another copy of the same change: see the module docstring).
 
         Returns only after the transaction is committed, so the caller may acknowledge.
         """
         digest = hashlib.sha256(body).hexdigest()
+        key = _change_key(body, content_type)
         now = self.clock()
         with self._write() as db:
+            if key is not None and _is_copy(db, key, source):
+                return None
             cur = db.execute(
                 "INSERT OR IGNORE INTO crest_inbox"
-                " (body_hash, body, content_type, event, member_id, source, due_at, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (digest, body, content_type, event, member_id, source, now, now),
+                " (body_hash, body, content_type, event, member_id, source, due_at, received_at, change_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (digest, body, content_type, event, member_id, source, now, now, key),
             )
             return cur.lastrowid if cur.rowcount else None
 
@@ -259,6 +314,15 @@ class Inbox:
                     attempts=row[6] + 1,
                     received_at=row[7],
                 )
+
+    def renew(self, item_id: int, worker_id: str, lease: float) -> bool:
+        """Extend a running event's lease to ``lease`` seconds from now; ``False`` if it was lost."""
+        with self._write() as db:
+            cur = db.execute(
+                "UPDATE crest_inbox SET lease_until = ? WHERE id = ? AND state = ? AND lease_owner = ?",
+                (self.clock() + lease, item_id, RUNNING, worker_id),
+            )
+            return cur.rowcount == 1
 
     def ack(self, item_id: int, worker_id: str) -> bool:
         """Mark done; ``False`` when the lease was lost (another worker has the event now)."""
@@ -341,6 +405,17 @@ class Inbox:
             return db.execute(
                 "DELETE FROM crest_inbox WHERE state = ? AND done_at < ?", (DONE, older_than)
             ).rowcount
+
+    def forget_portal(self, member_id: str) -> int:
+        """Delete every event of one portal, in any state, and its offline bookkeeping.
+
+        For a verified ``ONAPPUNINSTALL``: the stored bodies hold that portal's users' tokens,
+        and nothing of a portal the app was removed from may run or stay. Returns how many went.
+        """
+        with self._write() as db:
+            gone = db.execute("DELETE FROM crest_inbox WHERE member_id = ?", (member_id,)).rowcount
+            db.execute("DELETE FROM crest_offline_process WHERE member_id = ?", (member_id,))
+            return gone
 
     # --- offline recovery bookkeeping --------------------------------------------------------
 

@@ -123,6 +123,9 @@ class Settings:
     events: tuple[str, ...] = ()
     #: The events inbox database; None: next to the store.
     inbox: str | None = None
+    #: Seconds a ``crest worker`` holds an event without renewing (renewed while its handler
+    #: runs): how soon another worker takes over the events of one that died.
+    worker_lease: float = 30.0
 
     _SECRETS: ClassVar[tuple[str, ...]] = ("client_secret", "secret_key", "operator_key")
 
@@ -157,7 +160,7 @@ class Settings:
             raise ConfigError(f"ca_bundle {self.ca_bundle!r} does not exist")
         if not self.store:
             raise ConfigError("store must not be empty (e.g. 'sqlite:var/crest.sqlite')")
-        for name in ("connect_timeout", "read_timeout", "speed"):
+        for name in ("connect_timeout", "read_timeout", "speed", "worker_lease"):
             value = getattr(self, name)
             if not value > 0 or value == float("inf"):
                 raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")

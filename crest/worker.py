@@ -1,9 +1,12 @@
 """The worker: runs inbox events through the router, and recovers missed events.
 
 At least once: an event is acknowledged only after every handler returned; a handler that
-raises gets a retry with backoff (see :class:`crest.inbox.RetryPolicy`); a worker that dies
-mid-event leaves a lease that runs out, and the event is handed out again. Handlers must
-therefore be idempotent, which Bitrix24 asks of them anyway (T21).
+raises gets a retry with backoff (see :class:`crest.inbox.RetryPolicy`). While a handler runs,
+a heartbeat renews the worker's lease every third of it, so a slow handler keeps its event
+however long it takes; a worker that dies mid-event stops renewing, its lease runs out within
+``lease`` seconds, and another worker takes the event. The inbox stores each change once
+(online and offline copies alike, see :mod:`crest.event_identity`), but a handler killed
+half-way runs again: handlers must still be idempotent, which Bitrix24 asks of them anyway (T21).
 
 Offline recovery (T20): Bitrix24 does not re-send an event its handler missed, so the app
 also binds its events with ``event_type=offline``; the portal keeps those changes in a queue
@@ -23,7 +26,8 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -176,8 +180,9 @@ class Worker:
     recovery: OfflineRecovery | None = None
     bindings: Bindings | None = None
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{secrets.token_hex(4)}")
-    #: Seconds a claimed event stays ours; longer than the slowest handler should take.
-    lease: float = 300.0
+    #: Seconds a claimed event stays ours without a renewal: how soon another worker takes over
+    #: the events of a worker that died. Renewed every ``lease / 3`` while the handler runs.
+    lease: float = 30.0
     #: Seconds to wait when the inbox is empty.
     poll: float = 0.5
     #: Seconds between offline recoveries (the first runs at start).
@@ -205,7 +210,8 @@ class Worker:
         if item is None:
             return False
         try:
-            self._process(item)
+            with self._lease_kept(item):
+                self._process(item)
         except Exception as exc:  # a handler's failure is data for the retry, not a crash
             state = self.inbox.fail(item.id, self.worker_id, _describe(exc))
             log.warning(
@@ -221,6 +227,30 @@ class Worker:
             if not self.inbox.ack(item.id, self.worker_id):
                 log.warning("event #%d %s: lease lost before ack; it may run again", item.id, item.event)
         return True
+
+    @contextmanager
+    def _lease_kept(self, item: InboxItem) -> Iterator[None]:
+        """Renew ``item``'s lease in the background for as long as the body runs."""
+        done = threading.Event()
+
+        def heartbeat() -> None:
+            while not done.wait(self.lease / 3):
+                try:
+                    kept = self.inbox.renew(item.id, self.worker_id, self.lease)
+                except Exception:  # a busy or failing disk: try again on the next beat
+                    log.exception("renewing the lease of event #%d failed", item.id)
+                    continue
+                if not kept:
+                    log.warning("event #%d %s: lease lost while its handler ran", item.id, item.event)
+                    return
+
+        beat = threading.Thread(target=heartbeat, name=f"crest-lease-{item.id}", daemon=True)
+        beat.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beat.join()
 
     def drain(self, limit: int = 10_000) -> int:
         """Process due events until none is left (or ``limit``); returns how many ran."""

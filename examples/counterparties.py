@@ -3,6 +3,10 @@
     crest portal --no-limits &
     python examples/counterparties.py --webhook http://127.0.0.1:8024/rest/1/<secret>/
 
+With ``crest portal --https`` give the CA bundle it prints (or set CREST_CA_BUNDLE):
+
+    python examples/counterparties.py --webhook https://127.0.0.1:8024/rest/1/<secret>/ --ca-bundle FILE
+
 It runs the two commands a person would type, and checks the round trip:
 
     crest import company examples/data/companies.csv --webhook URL
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -28,11 +33,19 @@ DEFAULT_CSV = HERE / "data" / "companies.csv"
 SELECT = ("ID", "TITLE", "COMPANY_TYPE", "INDUSTRY", "PHONE", "EMAIL", "WEB", "EMPLOYEES", "COMMENTS")
 
 
+class CommandFailed(Exception):
+    """A ``crest`` command exited with an error; it has printed why already."""
+
+
 def crest(*args: str) -> None:
     """Run the ``crest`` command line as a person would (same interpreter, so the same install)."""
     command = [sys.executable, "-m", "crest.cli", *args]
-    print("$ crest " + " ".join(a if "/rest/" not in a else "<webhook>" for a in args), flush=True)
-    subprocess.run(command, check=True)
+    # The webhook URL is a credential: it is shown masked, here and in any error below.
+    shown = " ".join(a if "/rest/" not in a else "<webhook>" for a in args)
+    print(f"$ crest {shown}", flush=True)
+    done = subprocess.run(command, check=False)
+    if done.returncode != 0:
+        raise CommandFailed(f"crest {args[0]} failed (exit {done.returncode}); see its output above")
 
 
 def compare(source: Path, exported: Path) -> list[str]:
@@ -59,6 +72,11 @@ def compare(source: Path, exported: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--webhook", required=True, help="incoming webhook URL with the crm scope")
+    parser.add_argument(
+        "--ca-bundle",
+        default=os.environ.get("CREST_CA_BUNDLE"),
+        help="CA bundle of a portal with a private CA (crest portal --https prints it); default: CREST_CA_BUNDLE",
+    )
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV, help="companies to import")
     parser.add_argument(
         "--out", type=Path, default=Path("companies-export.csv"), help="where the export goes"
@@ -68,19 +86,31 @@ def main(argv: list[str] | None = None) -> int:
     # reads a copy beside the export rather than the one in examples/data.
     work_csv = args.out.with_name(args.out.stem + "-import.csv")
     shutil.copyfile(args.csv, work_csv)
-    crest("import", "company", str(work_csv), "--webhook", args.webhook, "--quiet")
+    tls = ["--ca-bundle", args.ca_bundle] if args.ca_bundle else []
     select = [part for field in SELECT for part in ("--select", field)]
-    crest(
-        "export",
-        "crm.company.list",
-        *select,
-        "--out",
-        str(args.out),
-        "--webhook",
-        args.webhook,
-        "--quiet",
-        "--restart",
-    )
+    try:
+        crest("import", "company", str(work_csv), "--webhook", args.webhook, *tls, "--quiet")
+        crest(
+            "export",
+            "crm.company.list",
+            *select,
+            "--out",
+            str(args.out),
+            "--webhook",
+            args.webhook,
+            *tls,
+            "--quiet",
+            "--restart",
+        )
+    except CommandFailed as exc:
+        print(exc, file=sys.stderr)
+        if args.webhook.startswith("https:") and not args.ca_bundle:
+            print(
+                "a portal with a private CA (crest portal --https) needs --ca-bundle FILE "
+                "(the CA bundle it printed) or CREST_CA_BUNDLE=FILE",
+                file=sys.stderr,
+            )
+        return 1
     problems = compare(args.csv, args.out)
     for problem in problems:
         print("mismatch:", problem)

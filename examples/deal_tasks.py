@@ -3,6 +3,8 @@
     crest portal --no-limits --deals 5 &
     python examples/deal_tasks.py --portal http://127.0.0.1:8024 --admin-token TOKEN --move 1:PREPARATION
 
+(On a portal without that deal, ``--move`` first creates one and says so.)
+
 The app handles ONCRMDEALUPDATE (the portal delivers it to ``/events``; the webapp kit stores
 it in its inbox and runs the handler in its worker). The handler reads the deal: an event only
 says *that* a deal changed, not what changed. When STAGE_ID is one of ``TRIGGERS`` it adds a
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _local import LocalApp, local_app, run_until_stopped, wait_for_install
 
 from crest.client import Client
+from crest.errors import NotFoundError
 from crest.events import Event, EventContext
 from webapp.events import router
 
@@ -90,6 +93,10 @@ def task_for_stage(client: Client, ledger: TaskLedger, deal_id: int) -> int | No
             },
         )
         task_id = int(added["task"]["id"])
+        print(
+            f"deal {deal_id} reached {stage}: task #{task_id} {title!r} for user {deal.get('ASSIGNED_BY_ID') or 1}",
+            flush=True,
+        )
     ledger.record(deal_id, stage, task_id)
     return task_id
 
@@ -104,15 +111,29 @@ def setup(ledger: TaskLedger) -> Any:
     return install_handlers
 
 
-def move_deal(handle: LocalApp, deal_id: int, stage: str) -> None:
-    """Move a deal as a user of the app would: ``crm.deal.update`` with the app's tokens."""
+def _app_client(handle: LocalApp) -> Client:
     from webapp.extension import state
 
     crest = state(handle.app)
     [installation] = crest.store.all_installations()
-    crest.client(installation.member_id).call(
-        "crm.deal.update", {"ID": deal_id, "fields": {"STAGE_ID": stage}}
-    )
+    return crest.client(installation.member_id)
+
+
+def move_deal(handle: LocalApp, deal_id: int, stage: str) -> None:
+    """Move a deal as a user of the app would: ``crm.deal.update`` with the app's tokens."""
+    _app_client(handle).call("crm.deal.update", {"ID": deal_id, "fields": {"STAGE_ID": stage}})
+
+
+def deal_to_move(handle: LocalApp, deal_id: int) -> int:
+    """``deal_id`` when the portal has it; otherwise a new deal (a fresh ``crest portal`` has none)."""
+    client = _app_client(handle)
+    try:
+        client.call("crm.deal.get", {"ID": deal_id})
+        return deal_id
+    except NotFoundError:
+        new_id = int(client.call("crm.deal.add", {"fields": {"TITLE": "Example deal", "STAGE_ID": "NEW"}}))
+        print(f"the portal has no deal {deal_id}: created deal {new_id} ('Example deal') to move", flush=True)
+        return new_id
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,6 +149,12 @@ def main(argv: list[str] | None = None) -> None:
         "--workdir", type=Path, help="where the app keeps its store (default: a temporary folder)"
     )
     args = parser.parse_args(argv)
+    move: tuple[int, str] | None = None
+    if args.move:
+        deal, _, stage = args.move.partition(":")
+        if not deal.strip().isdigit() or not stage.strip():
+            parser.error(f"--move {args.move!r}: use DEAL:STAGE, e.g. 1:PREPARATION")
+        move = (int(deal), stage.strip().upper())
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="deal-tasks-"))
     workdir.mkdir(parents=True, exist_ok=True)
     ledger = TaskLedger(workdir / "tasks.sqlite")
@@ -135,10 +162,14 @@ def main(argv: list[str] | None = None) -> None:
         args.portal, workdir, admin_token=args.admin_token, title="Deal stage tasks", setup=setup(ledger)
     ) as handle:
         wait_for_install(handle)
-        if args.move:
-            deal, _, stage = args.move.partition(":")
-            move_deal(handle, int(deal), stage.strip().upper())
-            print(f"moved deal {deal} to {stage}; the task appears once the event is handled", flush=True)
+        if move is not None:
+            deal_id, stage = move
+            deal_id = deal_to_move(handle, deal_id)
+            move_deal(handle, deal_id, stage)
+            due = (
+                "the task appears once the event is handled" if stage in TRIGGERS else "no task is due there"
+            )
+            print(f"moved deal {deal_id} to {stage}; {due} (tasks for: {', '.join(TRIGGERS)})", flush=True)
         run_until_stopped(f"listening for deal changes at {handle.url}/events (Ctrl-C to stop)")
 
 

@@ -6,7 +6,9 @@
 Then open a contact on the portal (http://127.0.0.1:8024/crm/contact/details/1/) and its
 "ERP" tab. The app binds ``CRM_CONTACT_DETAIL_TAB`` once installed; the portal opens the tab by
 POSTing the current user's tokens and ``PLACEMENT_OPTIONS={"ID": <contact>}`` into an iframe.
-The handler verifies that frame (webapp kit), reads the contact's emails and phones with the
+The tab is registered with ``@pages(app).placement`` (webapp.hooks): the kit binds it at
+install, serves it with the frame policy that lets only the installed portal frame it, and
+verifies the frame before the view runs. The view reads the contact's emails and phones with the
 *user's* token (so a user who may not see the contact sees nothing), and looks them up in the
 "ERP": here a JSON file (examples/data/erp.json), in real life your accounting database.
 """
@@ -21,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, render_template_string
+from flask import Flask, render_template_string
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -30,7 +32,7 @@ from _local import LocalApp, local_app, run_until_stopped, wait_for_install
 from crest.errors import ApiError
 
 PLACEMENT = "CRM_CONTACT_DETAIL_TAB"
-TAB_PATH = "/erp/contact-tab"
+TAB_PATH = "/placement/erp-contact"
 TAB_TITLE = "ERP"
 DEFAULT_ERP = Path(__file__).resolve().parent / "data" / "erp.json"
 
@@ -78,45 +80,49 @@ def _values(record: dict[str, Any], field: str) -> list[str]:
 
 def setup(erp: Erp) -> Any:
     def add_tab(app: Flask) -> None:
-        from webapp.extension import state
-        from webapp.placement import frame_client, full_name, verified_frame
+        from webapp.hooks import Page, pages
+        from webapp.placement import full_name
 
-        bp = Blueprint("erp_tab", __name__)
-
-        @bp.post(TAB_PATH)
-        def contact_tab() -> str:
-            frame = verified_frame()  # 4xx unless the portal really opened this frame
-            bx24 = state().settings.bx24_js_url
-            contact_id = str(frame.context.options.get("ID") or "")
-            if frame.context.placement != PLACEMENT or not contact_id.isdigit():
-                return render_template_string(TAB, bx24=bx24, error="Open this tab from a contact's card.")
+        # The kit binds the tab at install and serves it at TAB_PATH, after verifying that the
+        # portal really opened this frame; the view gets a client acting as the current user.
+        @pages(app).placement(PLACEMENT, title=TAB_TITLE, path=TAB_PATH)
+        def contact_tab(page: Page) -> str:
+            contact_id = str(page.options.get("ID") or "")
+            if not contact_id.isdigit():
+                return render_template_string(
+                    TAB, bx24=page.bx24_js_url, error="Open this tab from a contact's card."
+                )
             try:
-                contact = frame_client(frame).call("crm.contact.get", {"ID": contact_id})
+                contact = page.client.call("crm.contact.get", {"ID": contact_id})
             except ApiError as exc:
                 return render_template_string(
-                    TAB, bx24=bx24, error=f"The portal refused: {exc.code or 'error'}."
+                    TAB, bx24=page.bx24_js_url, error=f"The portal refused: {exc.code or 'error'}."
                 )
             customer = erp.find(_values(contact, "EMAIL"), _values(contact, "PHONE"))
             return render_template_string(
-                TAB, bx24=bx24, customer=customer, name=full_name(contact), error=None
+                TAB, bx24=page.bx24_js_url, customer=customer, name=full_name(contact), error=None
             )
-
-        app.register_blueprint(bp)
 
     return add_tab
 
 
-def bind_tab(handle: LocalApp) -> None:
-    """Bind the tab with the installation's (admin) tokens, unless it is bound already."""
+def contact_to_open(handle: LocalApp, erp_path: Path) -> tuple[int, bool]:
+    """A contact whose tab has ERP data: found by the ERP's first email, else created (new?)."""
     from webapp.extension import state
 
     crest = state(handle.app)
     [installation] = crest.store.all_installations()
     client = crest.client(installation.member_id)
-    handler = handle.url + TAB_PATH
-    bound = client.call("placement.get", {})
-    if not any(row.get("placement") == PLACEMENT and row.get("handler") == handler for row in bound):
-        client.call("placement.bind", {"PLACEMENT": PLACEMENT, "HANDLER": handler, "TITLE": TAB_TITLE})
+    email = json.loads(erp_path.read_text(encoding="utf-8"))["customers"][0]["email"]
+    found = client.call(
+        "crm.duplicate.findbycomm", {"type": "EMAIL", "values": [email], "entity_type": "CONTACT"}
+    )
+    # {"CONTACT": [ids]} when something matched, [] (PHP's empty map) otherwise.
+    ids = found.get("CONTACT") if isinstance(found, dict) else None
+    if ids:
+        return int(min(ids)), False
+    fields = {"NAME": "Ann", "LAST_NAME": "(ERP example)", "EMAIL": [{"VALUE": email, "VALUE_TYPE": "WORK"}]}
+    return int(client.call("crm.contact.add", {"fields": fields})), True
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -137,10 +143,15 @@ def main(argv: list[str] | None = None) -> None:
         args.portal, workdir, admin_token=args.admin_token, title="ERP data", setup=setup(Erp(args.erp))
     ) as handle:
         wait_for_install(handle)
-        bind_tab(handle)
         portal = args.portal.rstrip("/")
+        print(
+            f"installed the app on {portal}; bound the {TAB_TITLE} tab ({PLACEMENT}) to {handle.url}{TAB_PATH}"
+        )
+        contact, created = contact_to_open(handle, args.erp)
+        if created:
+            print(f"created contact {contact} with the ERP's first customer's email, to have a card to open")
         run_until_stopped(
-            f"open a contact, e.g. {portal}/crm/contact/details/1/, and its {TAB_TITLE} tab (Ctrl-C to stop)"
+            f"open {portal}/crm/contact/details/{contact}/ and its {TAB_TITLE} tab (Ctrl-C to stop)"
         )
 
 

@@ -53,7 +53,8 @@ def setup(fallback_user: int) -> Any:
         @router(app).on("ONCRMLEADADD")
         def lead_added(event: Event, ctx: EventContext) -> None:
             if event.entity_id and str(event.entity_id).isdigit():
-                notify_about_lead(ctx.client, int(event.entity_id), fallback_user)
+                notification = notify_about_lead(ctx.client, int(event.entity_id), fallback_user)
+                print(f"lead {event.entity_id}: notification #{notification} sent", flush=True)
 
     return install_handlers
 

@@ -196,6 +196,7 @@ class Deliverer:
                 log.warning("submission %s not delivered (%s); retry in %.0fs", submission.id, exc, delay)
                 continue
             self.outbox.delivered(submission.id, lead_id)
+            log.info("submission %s delivered: lead %d", submission.id, lead_id)
             delivered += 1
         return delivered
 

@@ -107,6 +107,16 @@ def demo_command(port: int, info_path: str | None) -> None:
         click.echo(f"CRM contact:    {info['contact_page_url']}  (the app's tab appears after install)")
         click.echo(f"App (direct):   {info['app_url']}")
         click.echo(f"Operator page:  {info['operator_url']}  (key: {info['operator_key']})")
+        click.echo(
+            f"Webhook URL:    {info['webhook_url']}  (user 1, all scopes; for crest call and the examples)"
+        )
+        # What a person sees first, said before they see it: the portal badges an app that was
+        # registered but never opened "not installed", exactly as Bitrix24 does.
+        click.echo(
+            "First open:     the app is registered, not yet installed: the portal shows it as\n"
+            '                "not installed" until you open it. The first open runs its installer in\n'
+            "                the frame (BX24.installFinish), then shows the app page with your name."
+        )
         click.echo("Press Ctrl-C to stop.")
         wait_until_stopped()
     click.echo("Stopped.")

@@ -254,8 +254,12 @@ def _uninstall(event: Event) -> tuple[Response, int]:
     with crest.store.lock(event.member_id):
         crest.store.delete(event.member_id)
     crest.forget(event.member_id)
+    # The inbox's bodies hold that portal's users' tokens: nothing of it may run or stay.
+    purged = events_state().inbox.forget_portal(event.member_id)
     clean = str(event.data.get("CLEAN", "")) == "1"
-    log.info("uninstalled from portal %s (clean=%s)", event.member_id, clean)
+    log.info(
+        "uninstalled from portal %s (clean=%s, %d queued event(s) purged)", event.member_id, clean, purged
+    )
     return _answer(200)
 
 

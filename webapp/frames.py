@@ -8,6 +8,9 @@ so a forged ``DOMAIN`` cannot open the page to another site. ``X-Frame-Options``
 it cannot name an origin (``ALLOW-FROM`` is ignored), and conflicting values block the portal
 too.
 
+The app's own frame pages and placements, registered through :mod:`webapp.hooks`, get the
+same portal-only policy.
+
 The hook is registered by :func:`create_app`, before any extension the caller adds; Flask
 runs ``after_request`` hooks in reverse order, so ours runs last and sees, and repairs, what
 other middleware (Flask-Talisman's ``X-Frame-Options: SAMEORIGIN``, a CSP of its own) added.
@@ -86,7 +89,8 @@ def _merge(existing: list[str], ours: str) -> str:
 
 def set_frame_headers(response: Response) -> Response:
     try:
-        policy = _policy_for_request() if is_framed_path(request.path) else "frame-ancestors 'none'"
+        framed = is_framed_path(request.path)
+        policy = _policy_for_request() if framed else "frame-ancestors 'none'"
     except Exception:
         # The store failed: fail closed rather than leave the page frameable by anyone.
         policy = "frame-ancestors 'none'"

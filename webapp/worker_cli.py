@@ -1,17 +1,20 @@
 """``crest worker`` and ``crest events``: the event worker as a process, and the inbox for people.
 
-Run ``crest worker`` next to the web process when handlers are slow or many (and set
-``CREST_EVENTS_WORKER=off`` for the web process, so it only receives). The handlers it runs
-come from ``--router module:attr``, an :class:`~crest.events.EventRouter` or a function that
-returns one; without it the worker still acknowledges events, recovers offline ones and keeps
-the bindings, which is what the demo needs.
+Run ``crest worker --router myapp:app`` next to the web process when handlers are slow or
+many (and set ``CREST_EVENTS_WORKER=off`` for the web process, so it only receives). The
+handlers come from ``--router module:attr``: an :class:`~crest.events.EventRouter`, a Flask
+app made with ``create_app()`` (its ``router(app)``), or a function returning either. The
+module is imported from the current folder first, as gunicorn and flask do. A worker without
+handlers refuses to start: it would mark every event done without running anything.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import signal
+import sys
 import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,18 +35,80 @@ def _settings(path: str | None) -> Settings:
     return Settings.load(path)
 
 
-def _router(spec: str | None) -> EventRouter | None:
-    if not spec:
-        return None
+_NO_ROUTER = (
+    "no event handlers to run: give the worker your app's router with --router module:attr, e.g. "
+    "`crest worker --router myapp:app` in the folder of myapp.py (attr: a Flask app made with "
+    "create_app(), an EventRouter, or a function returning one)"
+)
+
+
+def _has_handlers(router: EventRouter) -> bool:
+    # handlers_for("") is the catch-all "*" handlers: a router with only those has work too.
+    return bool(router.events or router.handlers_for(""))
+
+
+def _import_target(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise click.ClickException(f"--router {spec!r}: use module:attr, e.g. myapp:app")
+    # As `gunicorn myapp:app` and `flask --app myapp` do: the current folder comes first, so the
+    # user's own module is found (the console script's sys.path[0] is its bin folder).
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    # The app module may call create_app(), which would start a second worker thread in here.
+    os.environ["CREST_EVENTS_WORKER"] = "off"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        where = f"in {cwd}" if exc.name == module_name.split(".")[0] else "(a module it imports)"
+        raise click.ClickException(f"--router {spec}: no module named {exc.name!r} {where}") from None
+    except Exception as exc:  # the user's module failed: say where, without a traceback
+        raise click.ClickException(
+            f"--router {spec}: importing {module_name} failed: {type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise click.ClickException(f"--router {spec}: {module_name} has no attribute {attr!r}") from None
+
+
+def _as_router(found: Any, spec: str) -> EventRouter:
+    from flask import Flask
+
     from crest.events import EventRouter
 
-    module, _, attr = spec.partition(":")
-    if not module or not attr:
-        raise click.BadParameter("use module:attribute", param_hint="--router")
-    found: Any = getattr(importlib.import_module(module), attr)
-    router = found() if callable(found) and not isinstance(found, EventRouter) else found
-    if not isinstance(router, EventRouter):
-        raise click.BadParameter(f"{spec} is not an EventRouter", param_hint="--router")
+    if callable(found) and not isinstance(found, EventRouter | Flask):
+        try:
+            found = found()
+        except Exception as exc:  # the user's factory failed: one line, no traceback
+            raise click.ClickException(
+                f"--router {spec}: calling it failed: {type(exc).__name__}: {exc}"
+            ) from None
+    if isinstance(found, Flask):
+        from webapp.events import events_state
+
+        try:
+            found = events_state(found).router
+        except (KeyError, RuntimeError):
+            raise click.ClickException(
+                f"--router {spec}: this Flask app has no crest events (make it with webapp.create_app())"
+            ) from None
+    if not isinstance(found, EventRouter):
+        raise click.ClickException(
+            f"--router {spec}: {type(found).__name__} is not an EventRouter or an app made with create_app()"
+        )
+    return found
+
+
+def _router(spec: str | None) -> EventRouter:
+    if not spec:
+        raise click.ClickException(_NO_ROUTER)
+    router = _as_router(_import_target(spec), spec)
+    if not _has_handlers(router):
+        raise click.ClickException(
+            f'--router {spec}: the router has no handlers; register them with @router(app).on("EVENT")'
+        )
     return router
 
 
@@ -69,13 +134,30 @@ _inbox_option = click.option(
 @click.option(
     "--router", "router_spec", default=None, help="module:attr of the EventRouter with your handlers."
 )
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    metavar="SECONDS",
+    help="How soon another worker takes over a dead worker's events (default: CREST_WORKER_LEASE, 30).",
+)
 @click.option("--once", is_flag=True, help="Recover, process what is due, and exit.")
-def worker_command(settings_path: str | None, inbox: str | None, router_spec: str | None, once: bool) -> None:
+def worker_command(
+    settings_path: str | None, inbox: str | None, router_spec: str | None, lease: float | None, once: bool
+) -> None:
     """Process events from the inbox (and recover missed ones) until stopped."""
+    from crest.errors import CrestError
+
+    router = _router(router_spec)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    st = _state(settings_path, inbox, _router(router_spec))
+    try:
+        settings = _settings(settings_path)
+        st = _state(settings_path, inbox, router)
+    except CrestError as exc:  # a bad setting or an unusable store: say which, no traceback
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     worker = st.worker
     assert worker is not None
+    worker.lease = lease if lease is not None else settings.worker_lease
     if once:
         worker.start_up()
         click.echo(f"processed {worker.drain()} event(s)")
@@ -83,7 +165,12 @@ def worker_command(settings_path: str | None, inbox: str | None, router_spec: st
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    click.echo(f"worker {worker.worker_id} on {st.inbox.path}; stop with Ctrl-C", err=True)
+    events = ", ".join(router.events) or "every event (*)"
+    click.echo(
+        f"worker {worker.worker_id}: handlers for {events}; lease {worker.lease:g} s;"
+        f" inbox {st.inbox.path}; stop with Ctrl-C",
+        err=True,
+    )
     worker.run_forever(stop)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -69,3 +70,36 @@ def test_a_changed_value_is_reported_as_a_difference(
     assert counterparties.compare(DATA, exported) == [
         "Contoso Ltd: EMPLOYEES 'EMPLOYEES_4' came back as 'EMPLOYEES_1'"
     ]
+
+
+def run_example(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CREST_", "C_REST_"))}
+    return subprocess.run(
+        [sys.executable, str(EXAMPLE), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+
+
+def test_under_https_with_the_ca_bundle_it_round_trips(tmp_path: Path) -> None:
+    with running_portal(https=True) as portal:
+        assert portal.webhook_url.startswith("https://") and portal.ca_bundle
+        run = run_example(tmp_path, "--webhook", portal.webhook_url, "--ca-bundle", portal.ca_bundle)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "round trip OK" in run.stdout
+        assert "--ca-bundle" in run.stdout  # the commands it ran, as a person would type them
+
+
+def test_under_https_without_the_ca_bundle_it_says_what_to_do_and_keeps_the_secret(tmp_path: Path) -> None:
+    with running_portal(https=True) as portal:
+        run = run_example(tmp_path, "--webhook", portal.webhook_url)
+        output = run.stdout + run.stderr
+        assert run.returncode == 1, output
+        secret = portal.webhook_url.rstrip("/").rsplit("/", 1)[1]
+        assert secret not in output and "Traceback" not in output
+        assert "--ca-bundle FILE" in output and "CREST_CA_BUNDLE" in output
+        assert "C_REST_CA_BUNDLE" not in output  # a setting that does not exist

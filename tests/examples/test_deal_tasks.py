@@ -3,6 +3,9 @@ whose handler adds one task per deal and trigger stage."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +14,8 @@ from typing import Any
 
 from crest.client import Client
 from portal.testing import running_portal
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "deal_tasks.py"
 
 
 def tasks_of(portal: Any) -> list[dict[str, Any]]:
@@ -58,3 +63,69 @@ def test_moving_a_deal_to_a_trigger_stage_assigns_one_task(
                 ledger.task_for(deal_id, "PREPARATION") is not None
                 and ledger.task_for(deal_id, "WON") is not None
             )
+
+
+def run_until(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> str:
+    """The example's output up to the line holding ``needle`` (it runs until stopped)."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    for line in proc.stdout:
+        lines.append(line)
+        if needle in line or time.monotonic() > deadline:
+            break
+    return "".join(lines)
+
+
+def test_the_readme_command_on_a_portal_without_deals(tmp_path: Path) -> None:
+    # `crest portal` as the README starts it has no deals: --move 1:... must not die on that.
+    with running_portal() as portal:
+        assert not portal.portal.crm.entities["deal"].ids
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CREST_", "C_REST_"))}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(EXAMPLE),
+                "--portal",
+                portal.base_url,
+                "--admin-token",
+                portal.admin_token,
+                "--move",
+                "1:PREPARATION",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            out = run_until(proc, "reached PREPARATION: task #")
+        finally:
+            proc.terminate()
+            proc.wait(15)
+        assert "Traceback" not in out and "NotFoundError" not in out, out
+        assert "the portal has no deal 1: created deal" in out, out
+        assert "moved deal" in out and "reached PREPARATION: task #" in out, out
+        [task] = tasks_of(portal)
+        assert task["title"].startswith("Prepare the documents for deal #")
+
+
+def test_a_malformed_move_is_a_usage_error(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLE),
+            "--portal",
+            "http://127.0.0.1:9",
+            "--admin-token",
+            "x" * 32,
+            "--move",
+            "one",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2 and "use DEAL:STAGE" in run.stderr and "Traceback" not in run.stderr

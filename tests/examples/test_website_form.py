@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -116,8 +117,9 @@ def test_the_documented_command_serves_the_form_and_delivers(
                 "--port",
                 str(port),
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -125,9 +127,23 @@ def test_the_documented_command_serves_the_form_and_delivers(
             resp = requests.post(f"{url}/submit", data={"name": "Cy", "email": "cy@example.com"}, timeout=10)
             assert resp.status_code == 200
             wait_until(lambda: len(leads(portal)) == 1)
+            # The lead exists; the example reports it once the portal's answer is recorded.
+            assert proc.stdout is not None
+            stopper = threading.Timer(20, proc.terminate)
+            stopper.start()
+            output = ""
+            for line in proc.stdout:
+                output += line
+                if "delivered: lead" in line:
+                    break
+            stopper.cancel()
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
+            output += proc.communicate(timeout=10)[0]
+        # It says what it did: where the form is, and the lead each submission became.
+        [lead] = leads(portal)
+        assert f"form: {url}/" in output and f"delivered: lead {lead['ID']}" in output, output
+        assert "Traceback" not in output
 
 
 def _answers(url: str) -> bool:

@@ -128,6 +128,9 @@ def test_uninstall_removes_the_installation_only_when_the_portal_confirms(app: A
     forged["data"] = {"LANGUAGE_ID": "en", "CLEAN": "0"}
     assert post(app, encode(forged)).status_code == 403
     assert app.store.find(member(app)) is not None
+    # An event waiting in the inbox holds a user's tokens: it goes with the portal.
+    assert post(app, encode(form(app, entity="99"))).status_code == 200
+    assert stored(app) == 1
     # The portal's own uninstall: the tokens die, then ONAPPUNINSTALL arrives and is confirmed.
     app.portal.delete_app(app.client_id)
     app.portal.flush()
