@@ -2,7 +2,7 @@
 
 Anything in a frame POST or an event body can be written by any user of the portal: every user
 who opens the app receives their own ``AUTH_ID``/``REFRESH_ID`` and the app's
-``APPLICATION_TOKEN`` (docs/threats.md, "Installation and lifecycle"). ``app.info`` at the
+``APPLICATION_TOKEN`` (docs/threats.md, "Installation and lifecycle (this round)"). ``app.info`` at the
 configured OAuth server proves that a token is a real token of this app on this portal, not
 *whose* it is, and ``application_token`` proves only that the sender has seen the app open.
 So the deliveries that replace or delete an installation are confirmed with the portal itself:
