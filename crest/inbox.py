@@ -1,6 +1,6 @@
 """The durable event inbox: persist, then acknowledge (T20).
 
-Bitrix24 never re-sends an event (fact 3), so the HTTP handler writes the raw body to this
+Bitrix24 never re-sends an event (docs/protocol.md, events), so the HTTP handler writes the raw body to this
 table and commits *before* it answers 200; workers then process it at least once:
 
 * ``enqueue`` de-duplicates on the SHA-256 of the raw body, so a replayed identical body is

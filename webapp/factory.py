@@ -1,7 +1,7 @@
 """``create_app``: the Flask application a Bitrix24 portal installs and opens.
 
 Templates ship inside the package (``webapp/templates``, package data, so a wheel carries
-them); the repository's top-level ``templates/`` of DESIGN.md's layout is a link to them.
+them); the repository's top-level ``templates/`` of docs/design.md's layout is a link to them.
 
 Errors never show a stack trace or a secret: an HTTP error renders ``error.html`` (JSON under
 ``/api/``), a :class:`~crest.errors.CrestError` that carries a status (install and frame

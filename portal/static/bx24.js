@@ -2,7 +2,7 @@
  * BX24: the JavaScript library an application page loads inside a Bitrix24 frame.
  *
  * This is the local portal's own implementation, written from the protocol description in
- * reference/bitrix24-protocol.md (6.3); the portal serves it at /bx24/api/v1/, its stand-in
+ * docs/protocol.md (6.3); the portal serves it at /bx24/api/v1/, its stand-in
  * for //api.bitrix24.com/api/v1/. It needs nothing from the network.
  *
  * How it works: the portal opened this page with ?DOMAIN=&PROTOCOL=&LANG=&APP_SID= in the

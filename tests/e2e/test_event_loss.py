@@ -1,4 +1,4 @@
-"""No event is lost when the app is SIGKILLed while the portal sends CRM events (T20, fact 3).
+"""No event is lost when the app is SIGKILLed while the portal sends CRM events (T20; Bitrix24 never re-sends: docs/protocol.md).
 
 The real local portal delivers ``ONCRMCONTACTADD`` as form POSTs to the real app, which runs
 in a subprocess with a SQLite store and its worker thread. The test
@@ -8,7 +8,7 @@ in a subprocess with a SQLite store and its worker thread. The test
 2. creates contacts while the app is up; its handler is slow, so most are acknowledged (in the
    durable inbox) but not yet processed when
 3. the app is SIGKILLed in the middle of a stream of changes, and more contacts are created
-   while it is down: those POSTs fail, and Bitrix24 never re-sends (fact 3);
+   while it is down: those POSTs fail, and Bitrix24 never re-sends;
 4. restarts the app on the same port and database.
 
 Every contact must then have been processed at least once: the acknowledged-but-unprocessed
