@@ -12,7 +12,7 @@ paths point at it, and its settings point at the portal's OAuth server.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -119,12 +119,15 @@ def running_app(
     api_only: bool = False,
     events_worker: bool = False,
     demo: bool = True,
+    factory: Callable[[Settings], Flask] | None = None,
     **settings: Any,
 ) -> Iterator[AppHandle]:
     """The app, registered on ``portal`` and served on ``host``; ``settings`` override the defaults.
 
     ``demo``: the kit's demo page and contact tab (as ``crest demo`` runs it); ``False`` gives the
-    bare kit, to which a test adds its own pages through :mod:`webapp.hooks`.
+    bare kit, to which a test adds its own pages through :mod:`webapp.hooks`. ``factory``: an
+    app of your own, ``factory(settings) -> Flask`` (your ``create_app``), given the settings
+    that point it at ``portal``; ``demo`` is then ignored.
 
     The store defaults to ``memory:``; pass ``store="sqlite:/path"`` for a file. The events
     worker thread is off unless asked for, so tests see only the calls they make.
@@ -159,7 +162,7 @@ def running_app(
         values.update(settings)
         # Not Settings.load(): a test or the demo must not pick up the caller's settings.py or C_REST_* variables.
         config = Settings(**values)
-        app = create_app(config, demo=demo)
+        app = factory(config) if factory is not None else create_app(config, demo=demo)
         server.set_app(app)
         server.start()
     except BaseException:
