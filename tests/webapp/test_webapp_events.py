@@ -18,9 +18,9 @@ from crest.events import Event, EventContext
 from crest.forms import encode
 from crest.inbox import Inbox, RetryPolicy
 from crest.worker import Worker
+from portal.app_testing import AppHandle, running_app
 from portal.testing import PortalHandle
 from webapp.events import events_state, router
-from webapp.testing import AppHandle, running_app
 from webapp.worker_cli import events_command
 
 OPERATOR_KEY = "operator-key-for-tests-0123456789"
