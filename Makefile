@@ -20,12 +20,22 @@ demo: venv
 
 test: sysdeps venv lint typecheck unit
 
+# The suite in random order (pytest-randomly; the seed is printed, rerun one with
+# PYTEST_ARGS=-p randomly --randomly-seed=N) on JOBS workers (pytest-xdist), then the
+# timing-sensitive multi-process tests (marked slow) alone, so the rest cannot starve them.
+# pytest's exit code 5 (no test selected) fails the full suite; with PYTEST_ARGS narrowing
+# the run, one pass selecting nothing is expected and passes.
+JOBS ?= 2
 unit: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@$(PY) -m pytest -n $(JOBS) --dist loadgroup -m "not slow" $(PYTEST_ARGS); \
+	rc=$$?; if [ $$rc -eq 5 ] && [ -n "$(strip $(PYTEST_ARGS))" ]; then rc=0; fi; [ $$rc -eq 0 ] || exit $$rc
+	@$(PY) -m pytest -m slow $(PYTEST_ARGS); \
+	rc=$$?; if [ $$rc -eq 5 ] && [ -n "$(strip $(PYTEST_ARGS))" ]; then rc=0; fi; [ $$rc -eq 0 ] || exit $$rc
 
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check crest webapp portal tests bench examples checkserver.py settings.example.py
+	$(VENV)/bin/lint-imports
 
 typecheck: venv
 	$(VENV)/bin/mypy

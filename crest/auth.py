@@ -20,6 +20,7 @@ from crest.errors import ConfigError, InvalidGrantError, NeedsReinstallError, No
 from crest.installation import Installation
 from crest.oauth import OAuthClient
 from crest.stores.base import InstallationStore
+from crest.sync_points import SyncPoint, no_sync
 
 __all__ = ["AppAuth", "Auth", "WebhookAuth", "mask_url"]
 
@@ -112,12 +113,14 @@ class AppAuth:
         *,
         clock: Callable[[], float] = time.time,
         on_renew: Callable[[Installation], None] | None = None,
+        sync: SyncPoint = no_sync,
     ) -> None:
         self._member_id = member_id
         self._store = store
         self._oauth = oauth
         self._clock = clock
         self._on_renew = on_renew
+        self._sync = sync  # tests force interleavings of renewal here (crest.sync_points)
         self._cached: Installation | None = None
         self._flight = threading.Lock()  # one renewal at a time in this process
 
@@ -163,7 +166,9 @@ class AppAuth:
             current = self.installation(reload=True)
             if self._fresh_enough(current, stale_token):
                 return current
+            self._sync("renew.read")
             with self._store.lock(current.member_id):
+                self._sync("renew.locked")
                 # Re-read under the cross-process lock: another process may have won.
                 current = self.installation(reload=True)
                 if self._fresh_enough(current, stale_token):
@@ -172,6 +177,7 @@ class AppAuth:
                     raise NeedsReinstallError(
                         "this portal's token chain is dead; reopen or reinstall the app"
                     )
+                self._sync("renew.refreshing")
                 try:
                     tokens = self._oauth.refresh(current.refresh_token)
                 except InvalidGrantError:
@@ -186,8 +192,10 @@ class AppAuth:
                         "the OAuth server refused the stored refresh token; reopen or reinstall the app"
                     ) from None
                 renewed = current.with_tokens(tokens, self._clock())
+                self._sync("renew.saving")
                 self._store.save(renewed)
                 self._cached = renewed
+                self._sync("renew.saved")
         if self._on_renew is not None:
             self._on_renew(renewed)
         return renewed

@@ -1,7 +1,8 @@
 """The ``crest`` command line.
 
-Subcommands that need Flask (``portal``, ``demo``, ...) live with their packages and are
-loaded only when called, so ``crest call`` stays light.
+Subcommands that need Flask (``portal``, ``demo``, ...) are loaded only when called, so
+``crest call`` stays light. ``crest demo`` (:mod:`crest.cli_demo`) is the one place that
+composes the app and the portal.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "call": "crest.cli_call:call_command",
     "export": "crest.cli_bulk:export_command",
     "import": "crest.cli_bulk:import_command",
-    "demo": "webapp.cli:demo_command",
+    "demo": "crest.cli_demo:demo_command",
     "reset-install": "webapp.cli:reset_install_command",
     "worker": "webapp.worker_cli:worker_command",
     "events": "webapp.worker_cli:events_command",

@@ -39,6 +39,7 @@ from crest.errors import CrestError
 from crest.event_identity import change_key
 from crest.events import parse_body
 from crest.stores.sqlite import create_private_file
+from crest.sync_points import SyncPoint, no_sync
 
 __all__ = ["FailedEvent", "Inbox", "InboxItem", "RetryPolicy", "inbox_path"]
 
@@ -199,6 +200,7 @@ class Inbox:
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
         busy_timeout: float = 30.0,
+        sync: SyncPoint = no_sync,
     ) -> None:
         if path is None:
             # A store that forgets everything at exit gets an inbox that does too.
@@ -207,6 +209,7 @@ class Inbox:
         self.policy = retry or RetryPolicy()
         self.clock = clock
         self.busy_timeout = busy_timeout
+        self._sync = sync  # tests force interleavings of claim and lease here (crest.sync_points)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Often the store's own file: created 0600 before SQLite would create it with umask bits.
         create_private_file(str(self.path))
@@ -292,6 +295,7 @@ class Inbox:
                 ).fetchone()
                 if row is None:
                     return None
+                self._sync("claim.selected")
                 if row[8] == RUNNING and row[6] >= self.policy.max_attempts:
                     db.execute(
                         "UPDATE crest_inbox SET state = ?, lease_owner = NULL, lease_until = NULL,"
@@ -347,6 +351,7 @@ class Inbox:
             ).fetchone()
             if row is None:
                 return None
+            self._sync("fail.checked")
             attempts = int(row[0])
             state = FAILED if attempts >= self.policy.max_attempts else PENDING
             db.execute(

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from crest.cli import main
+from portal.app_testing import running_app
 from portal.testing import PortalHandle
 from portal.tls import TlsFiles
 from tests.checkserver.conftest import running_nginx
-from webapp.testing import running_app
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "SENTINEL_CLIENT_SECRET_0123456789"

@@ -16,10 +16,10 @@ import pytest
 
 from crest.checks import Check, remote_checks
 from crest.settings import Settings
+from portal.app_testing import AppHandle, running_app
 from portal.testing import PortalHandle
 from portal.tls import TlsFiles
 from tests.checkserver.conftest import running_nginx
-from webapp.testing import AppHandle, running_app
 
 
 @pytest.fixture

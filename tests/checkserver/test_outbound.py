@@ -66,7 +66,7 @@ def test_nothing_listening_is_a_warning() -> None:
 
 
 def test_portal_endpoints_come_from_the_store(portal: PortalHandle) -> None:
-    from webapp.testing import running_app
+    from portal.app_testing import running_app
 
     with running_app(portal) as app:
         app.install()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from portal.app_testing import AppHandle, running_app
 from portal.testing import PortalHandle
-from webapp.testing import AppHandle, running_app
 
 KEY = "operator-key-0123456789abcdef"
 

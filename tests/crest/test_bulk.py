@@ -25,6 +25,13 @@ def big() -> Iterator[tuple[PortalHandle, Client]]:
         yield p, Client.from_webhook(p.webhook_url, limiter=Limiter.for_plan(speed=1000))
 
 
+@pytest.fixture
+def scratch() -> Iterator[tuple[PortalHandle, Client]]:
+    """A portal of its own for a test that writes: the readers of ``big`` count on its N rows."""
+    with running_portal(PortalConfig(limits=False, cost=None, contacts=300)) as p:
+        yield p, Client.from_webhook(p.webhook_url, limiter=Limiter.for_plan(speed=1000))
+
+
 def ids(rows: list[Any], key: str = "ID") -> list[int]:
     return [int(r[key]) for r in rows]
 
@@ -115,8 +122,8 @@ def test_list_all_offset_fallback_keeps_the_callers_order(big: tuple[PortalHandl
     assert names == sorted(names)
 
 
-def test_offset_fallback_notices_a_changed_table(big: tuple[PortalHandle, Client]) -> None:
-    _p, client = big
+def test_offset_fallback_notices_a_changed_table(scratch: tuple[PortalHandle, Client]) -> None:
+    _p, client = scratch
     rows = client.list_all("crm.contact.list", select=["ID"], order={"ID": "DESC"}, parallel=1)
     first = next(rows)
     # A row deleted behind the read: the count no longer matches, and we say so.
@@ -145,8 +152,8 @@ def test_call_many_order_and_per_item_errors(big: tuple[PortalHandle, Client]) -
     assert progress[-1] == (150, 150) and len(progress) == 3
 
 
-def test_call_many_writes_land_once_each(big: tuple[PortalHandle, Client]) -> None:
-    _, client = big
+def test_call_many_writes_land_once_each(scratch: tuple[PortalHandle, Client]) -> None:
+    _, client = scratch
     names = [f"bulk-{i}" for i in range(120)]
     created = client.call_many("crm.contact.add", [{"fields": {"NAME": n}} for n in names])
     assert created.ok

@@ -196,6 +196,21 @@ def test_webhook_domain_change_is_not_followed(portal: PortalHandle) -> None:
     assert portal.count("user.current") == 0
 
 
+def test_webhook_domain_change_is_not_followed_by_a_post(portal: PortalHandle) -> None:
+    # A call with parameters is a POST: its redirect must not carry the secret (in the URL) or
+    # the body (auth and fields) to the new host either.
+    old = portal.webhook_url
+    portal.admin("POST", "domain-change", {"base_url": portal.base_url.replace("127.0.0.1", "localhost")})
+    portal.clear_requests()
+    client = Client.from_webhook(old, retry=NO_WAIT)
+    with pytest.raises(errors.DomainChangedError) as caught:
+        client.call("crm.contact.add", {"fields": {"NAME": "Ann"}})
+    assert caught.value.extra["new_domain"].startswith("localhost:")
+    # Only the redirect itself was recorded: nothing ran, at either host.
+    assert [(r["status"], r["method"]) for r in portal.requests()] == [(302, "")]
+    assert portal.count("crm.contact.add") == 0
+
+
 def test_no_secret_in_request_urls(portal: PortalHandle) -> None:
     client = client_for(portal)
     client.call("user.get", {"FILTER": {"ID": 1}})

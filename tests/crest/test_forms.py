@@ -472,3 +472,45 @@ def test_every_refusal_is_the_documented_form_error(body: str | bytes) -> None:
     import crest.errors
 
     assert "FormError" in (crest.errors.__doc__ or "")
+
+
+# --- the round trip: decode(encode(x)) ----------------------------------------------------
+
+# Names PHP keeps as written: a letter first (so no key is numeric and no map turns into a
+# list), then letters, digits and "_" (PHP rewrites "." and " " in the base name).
+_plain_key = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,7}", fullmatch=True)
+_leaf = st.text(max_size=12).filter(lambda t: "\0" not in t) | _int64 | st.booleans()
+_tree = st.recursive(
+    _leaf,
+    lambda inner: (
+        st.lists(inner, min_size=1, max_size=4) | st.dictionaries(_plain_key, inner, min_size=1, max_size=4)
+    ),
+    max_leaves=15,
+)
+
+
+def as_php_reads_it(value: Any) -> Any:
+    """What PHP's $_POST holds for a value sent with http_build_query: every scalar a string."""
+    if isinstance(value, dict):
+        return {k: as_php_reads_it(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_php_reads_it(v) for v in value]
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+@_fast
+@given(st.dictionaries(_plain_key, _tree, max_size=5))
+def test_decode_of_encode_gives_back_what_was_sent(params: dict[str, Any]) -> None:
+    assert decode(encode(params)) == as_php_reads_it(params)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_top, min_size=1, max_size=8))
+def test_round_trip_is_phps_round_trip(php: Php, batch: list[Any]) -> None:
+    """Anything at all (floats, null, odd keys): our decode(encode(x)) is PHP's parse_str(http_build_query(x))."""
+    bodies = [q.encode("utf-8") for q in php.http_build_query(batch)]
+    for value, theirs in zip(batch, php.parse_str(bodies), strict=True):
+        assert theirs is not None
+        assert same_as_php(decode(encode(value)), theirs), value

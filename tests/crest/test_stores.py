@@ -298,6 +298,44 @@ def test_stale_temp_files_are_cleaned(tmp_path: Path) -> None:
     assert not stale.exists()
 
 
+def test_json_store_syncs_the_new_file_before_the_rename_and_the_directory_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rename that reaches the disk before the file's data leaves an empty settings.json after
+    a power cut: the tokens are lost, and the old refresh token is already spent."""
+    from crest.stores import json_file
+
+    target = tmp_path / "settings.json"
+    steps: list[tuple[str, int]] = []
+    real_fsync, real_replace = json_file.os.fsync, json_file.os.replace
+
+    def fsync(fd: int) -> None:
+        steps.append(("fsync", os.fstat(fd).st_ino))
+        real_fsync(fd)
+
+    def replace(src: Any, dst: Any) -> None:
+        if Path(dst) == target:
+            steps.append(("replace", os.stat(src).st_ino))
+        real_replace(src, dst)
+
+    store = JsonFileStore(target)
+    monkeypatch.setattr(json_file.os, "fsync", fsync)
+    monkeypatch.setattr(json_file.os, "replace", replace)
+    store.save(make_installation(n=1))
+    store.save(make_installation(n=2))
+    monkeypatch.undo()
+
+    directory = os.stat(tmp_path).st_ino
+    renames = [i for i, (step, _) in enumerate(steps) if step == "replace"]
+    assert len(renames) == 2
+    for at in renames:
+        new_file = steps[at][1]
+        # The very file being renamed was synced before the rename, and the directory after it.
+        assert ("fsync", new_file) in steps[:at]
+        assert ("fsync", directory) in steps[at + 1 : at + 3]
+    assert store.find() == make_installation(n=2)
+
+
 def test_json_store_in_a_new_directory(tmp_path: Path) -> None:
     store = JsonFileStore(tmp_path / "new" / "dir" / "settings.json")
     store.save(make_installation())

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from portal.app_testing import AppHandle, running_app
 from portal.server import ServerThread
 from portal.testing import PortalHandle, running_portal
 from tests.conftest import screenshot
-from webapp.testing import AppHandle, running_app
 
 pytestmark = pytest.mark.browser
 

@@ -60,7 +60,12 @@ def test_drop_fault_runs_the_method_and_loses_the_answer(portal: PortalHandle) -
     with pytest.raises(requests.ConnectionError):
         post(portal.webhook_url + "test.bump")
     assert len(BUMPS) == before + 1  # the effect happened
+    # The server records the call just after it dropped the connection: wait briefly for it.
+    deadline = time.monotonic() + 3
     record = [r for r in portal.requests() if r["method"] == "test.bump"]
+    while not record and time.monotonic() < deadline:
+        time.sleep(0.02)
+        record = [r for r in portal.requests() if r["method"] == "test.bump"]
     assert [(r["status"], r["error"]) for r in record] == [(200, None)]
     # the next call is answered, on a fresh connection
     assert post(portal.webhook_url + "test.bump").json()["result"] == before + 2

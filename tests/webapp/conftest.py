@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from portal.app_testing import AppHandle, running_app
 from portal.testing import PortalHandle
-from webapp.testing import AppHandle, running_app
 
 
 @pytest.fixture

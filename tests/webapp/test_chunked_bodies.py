@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from crest.forms import encode
+from portal.app_testing import AppHandle, running_app
 from portal.testing import PortalHandle
 from webapp.events import events_state
 from webapp.factory import MAX_CONTENT_LENGTH
-from webapp.testing import AppHandle, running_app
 
 pytestmark = pytest.mark.b24portal(contacts=1, limits=False, cost=None)
 

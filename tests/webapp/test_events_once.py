@@ -12,8 +12,8 @@ from collections import Counter
 
 from crest.client import Client
 from crest.events import Event, EventContext
+from portal.app_testing import AppHandle
 from webapp.events import events_state, router
-from webapp.testing import AppHandle
 
 
 def test_online_and_offline_copies_of_one_change_run_the_handler_once(installed: AppHandle) -> None:

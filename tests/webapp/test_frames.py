@@ -10,8 +10,8 @@ from flask import Flask, Response
 from crest.installation import Installation
 from crest.settings import Settings
 from crest.stores import MemoryStore
+from portal.app_testing import AppHandle
 from webapp import create_app
-from webapp.testing import AppHandle
 
 PORTAL = Installation(
     member_id="a" * 32,

@@ -12,11 +12,11 @@ from crest.client import Client
 from crest.errors import ConfigError
 from crest.installation import Installation
 from crest.settings import Settings
+from portal.app_testing import AppHandle, running_app
 from portal.testing import PortalHandle
 from tests.conftest import screenshot
 from webapp.factory import create_app
 from webapp.hooks import Page, pages
-from webapp.testing import AppHandle, running_app
 
 WAIT = 15_000
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from crest.forms import encode
+from portal.app_testing import AppHandle
 from webapp.events import events_state
-from webapp.testing import AppHandle
 
 pytestmark = pytest.mark.b24portal(contacts=1, limits=False, cost=None)
 

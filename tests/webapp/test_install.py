@@ -12,8 +12,8 @@ import requests
 
 from crest.forms import encode
 from crest.installation import Installation
+from portal.app_testing import AppHandle, running_app
 from portal.testing import PortalHandle, running_portal
-from webapp.testing import AppHandle, running_app
 
 
 def _onappinstall(app: AppHandle, tokens: dict[str, object], **auth: object) -> str:

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from crest.stores import open_store
+from portal.app_testing import AppHandle, running_app
 from portal.testing import PortalHandle
 from webapp.cli import reset_install_command
 from webapp.extension import state
-from webapp.testing import AppHandle, running_app
 
 KEY = "operator-key-0123456789abcdef"
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from webapp.testing import AppHandle
+from portal.app_testing import AppHandle
 
 pytestmark = pytest.mark.b24portal(contacts=5, limits=False, cost=None)
 

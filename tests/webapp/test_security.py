@@ -15,9 +15,9 @@ from markupsafe import escape
 from crest.client import Client
 from crest.forms import encode
 from crest.settings import Settings
+from portal.app_testing import AppHandle, running_app
 from portal.testing import PortalHandle
 from webapp import create_app
-from webapp.testing import AppHandle, running_app
 
 pytestmark = pytest.mark.b24portal(contacts=3, limits=False, cost=None)
 

@@ -11,10 +11,10 @@ from flask import Flask
 from crest.installation import Installation
 from crest.settings import Settings
 from crest.stores import MemoryStore
+from portal.app_testing import AppHandle
 from webapp import create_app
 from webapp.extension import state
 from webapp.session import PageTokenError, PageTokens, bearer_token
-from webapp.testing import AppHandle
 
 MEMBER = "a" * 32
 NOW = 1_800_000_000.0

@@ -19,9 +19,9 @@ import requests
 from crest.events import Event, EventContext
 from crest.forms import encode
 from crest.settings import Settings
+from portal.app_testing import AppHandle, running_app
 from portal.testing import PortalHandle
 from webapp.events import events_state, router
-from webapp.testing import AppHandle, running_app
 
 PAVEL = 2  # an ordinary user of the seeded portal (user 1, Maria, is the administrator)
 ATTACKER_TOKEN = "a77ac4e5" * 4

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,9 @@ from crest.events import Event, EventContext
 from crest.forms import encode
 from crest.inbox import Inbox, RetryPolicy
 from crest.worker import Worker
+from portal.app_testing import AppHandle, running_app
 from portal.testing import PortalHandle
 from webapp.events import events_state, router
-from webapp.testing import AppHandle, running_app
 from webapp.worker_cli import events_command
 
 OPERATOR_KEY = "operator-key-for-tests-0123456789"
@@ -285,3 +287,49 @@ def test_environment_does_not_bypass_settings(
         assert post(app, body).status_code == 401
         assert stored(app) == 0
         assert events_state(app.app).thread is None  # no worker thread from the environment either
+
+
+# --- the inbox cannot take the event: no acknowledgement (Bitrix24 never re-sends one) -------
+
+
+@contextmanager
+def inbox_refuses_writes(app: AppHandle) -> Iterator[None]:
+    """The real inbox file refuses every new row, as a full or failing disk would."""
+    db = sqlite3.connect(events_state(app.app).inbox.path, isolation_level=None)
+    db.execute(
+        "CREATE TRIGGER refuse_events BEFORE INSERT ON crest_inbox"
+        " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    try:
+        yield
+    finally:
+        db.execute("DROP TRIGGER refuse_events")
+        db.close()
+
+
+@contextmanager
+def inbox_locked(app: AppHandle) -> Iterator[None]:
+    """Another process holds the inbox's write lock for longer than the handler may wait."""
+    inbox = events_state(app.app).inbox
+    patience, inbox.busy_timeout = inbox.busy_timeout, 0.2
+    db = sqlite3.connect(inbox.path, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+        inbox.busy_timeout = patience
+
+
+@pytest.mark.parametrize("failure", [inbox_refuses_writes, inbox_locked], ids=["refused", "locked"])
+def test_event_the_inbox_cannot_store_is_answered_503_and_kept_nowhere(app: AppHandle, failure: Any) -> None:
+    body = encode(form(app))
+    with failure(app):
+        resp = post(app, body)
+        assert resp.status_code == 503
+        assert resp.json() == {"error": "unavailable", "error_description": "the event could not be stored"}
+    assert stored(app) == 0  # nothing claims the event was taken
+    # Once the inbox works again the same delivery is taken: a 503 loses nothing.
+    assert post(app, body).status_code == 200
+    assert stored(app) == 1

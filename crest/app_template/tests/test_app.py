@@ -9,18 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crest.client import Client
-from crest.settings import Settings
-from portal.testing import PortalHandle
-from webapp.testing import AppHandle, running_app
-
 from app import create_app
+
+from crest.client import Client
+from portal.app_testing import running_app
+from portal.testing import PortalHandle
 
 
 def _app(portal: PortalHandle, log: Path, **settings: Any) -> Any:
-    return running_app(
-        portal, factory=lambda s: create_app(s, changes_log=log), **settings
-    )
+    return running_app(portal, factory=lambda s: create_app(s, changes_log=log), **settings)
 
 
 def test_the_page_greets_the_user_who_opened_it(portal: PortalHandle, tmp_path: Path) -> None:
@@ -37,7 +34,9 @@ def test_the_contact_tab_shows_the_contact(portal: PortalHandle, tmp_path: Path)
         hook = Client.from_webhook(portal.webhook_url, ca_bundle=portal.ca_bundle)
         contact_id = hook.call("crm.contact.add", {"fields": {"NAME": "Ada", "LAST_NAME": "Lovelace"}})
         tab = app.post_frame(
-            "/placement/crm_contact_detail_tab", placement="CRM_CONTACT_DETAIL_TAB", options={"ID": contact_id}
+            "/placement/crm_contact_detail_tab",
+            placement="CRM_CONTACT_DETAIL_TAB",
+            options={"ID": contact_id},
         )
         assert tab.status_code == 200
         assert "Ada Lovelace" in tab.text
@@ -73,6 +72,8 @@ def test_the_page_in_a_browser(portal: PortalHandle, tmp_path: Path) -> None:
             page.goto(f"{portal.base_url}/marketplace/app/{app.registered['id']}/")
             frame = page.frame_locator("iframe.app-iframe")
             # The first open runs the kit's installer; the portal then opens the app's page.
-            expect(frame.locator("#user-name")).to_have_text(portal.portal.directory.full_name(1), timeout=15_000)
+            expect(frame.locator("#user-name")).to_have_text(
+                portal.portal.directory.full_name(1), timeout=15_000
+            )
         finally:
             browser.close()
