@@ -32,6 +32,7 @@
   var initData = null; // the parent's getInitData answer, once it arrived
   var authExpiresAt = 0; // ms timestamp after which AUTH_ID is dead
   var initQueue = []; // BX24.init callbacks waiting for the init data
+  var readyQueue = []; // REST calls waiting for the token (they need not wait for an installer)
   var installQueue = []; // BX24.install handlers
   var installing = false; // install handlers ran; init callbacks wait for installFinish
   var pending = {}; // callbackId -> function awaiting the parent's answer
@@ -111,6 +112,7 @@
   }
 
   function start() {
+    runAll(readyQueue);
     // The installer runs first when the app is not installed and registered one; the app's
     // own init code then waits, because installFinish will reload the frame anyway.
     if (initData.INSTALL && installQueue.length) {
@@ -232,7 +234,7 @@
   function callMethod(method, params, callback) {
     params = params || {};
     var query = { method: method, params: params, callback: callback };
-    init(function () {
+    ready(function () {
       post(method, buildQuery(params).join("&"), function (answer, status) {
         if (typeof callback === "function") {
           callback(new AjaxResult(answer, status, query));
@@ -255,7 +257,7 @@
       cmd[key] = method + "?" + buildQuery(params).join("&");
     });
     var body = buildQuery({ halt: haltOnError ? 1 : 0, cmd: cmd }).join("&");
-    init(function () {
+    ready(function () {
       post("batch", body, function (answer, status) {
         // PHP writes an empty map as [], so every part may be an array or an object.
         var r = (answer && answer.result) || {};
@@ -288,6 +290,16 @@
   }
 
   // --- lifecycle and auth ----------------------------------------------------------------
+
+  // An installer calls methods (event.bind, placement.bind) before installFinish: REST calls
+  // wait for the init data only, never for the install phase to end.
+  function ready(callback) {
+    if (initData) {
+      callback();
+    } else {
+      readyQueue.push(callback);
+    }
+  }
 
   function init(callback) {
     if (initData && !installing) {
