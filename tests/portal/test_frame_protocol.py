@@ -80,6 +80,18 @@ SCENARIOS = {
     var answer = await b24.slider.openPath(b24.slider.getUrl("/crm/contact/details/3/"));
     out(JSON.stringify(answer));
     """,
+    # A new token from the parent, then the placement's interface and an event binding.
+    "auth": """
+    document.getElementById("stage").textContent = "auth";
+    var first = b24.auth.getAuthData().access_token;
+    var second = await b24.auth.refreshAuth();
+    var me = await b24.actions.v2.call.make({method: "user.current", params: {}});
+    var face = await b24.placement.getInterface();
+    var bound = await b24.placement.bindEvent("SomeEvent", function () {});
+    await b24.parent.scrollParentWindow(0);
+    out(JSON.stringify({renewed: second.access_token !== first, id: me.getData().result.ID,
+                        face: face, bound: bound}));
+    """,
     "user": """
     document.getElementById("stage").textContent = "user";
     out(JSON.stringify(await b24.dialog.selectUser()));
@@ -249,6 +261,18 @@ def test_select_user_answers_in_bitrix24s_shape(
         "sub": False,
         "sup": False,
     }
+
+
+def test_refresh_auth_interface_and_event_binding(
+    page: Any, portal: PortalHandle, proto_app: ProtocolApp
+) -> None:
+    from playwright.sync_api import expect
+
+    open_scenario(page, portal, proto_app, "auth")
+    frame = page.frame_locator("iframe.app-iframe")
+    expect(frame.locator("#out")).not_to_be_empty(timeout=WAIT)
+    answer = json.loads(frame.locator("#out").text_content() or "")
+    assert answer == {"renewed": True, "id": "1", "face": {"command": [], "event": []}, "bound": {}}
 
 
 def test_older_wire_forms_are_understood(page: Any, portal: PortalHandle, proto_app: ProtocolApp) -> None:
