@@ -23,7 +23,14 @@ from portal.testing import start_portal
     type=int,
     help="Port of the static apps' own origin (0 picks a free one).",
 )
-@click.option("--https", is_flag=True, help="Serve HTTPS with a locally generated CA (printed).")
+@click.option(
+    "--https/--http",
+    default=True,
+    show_default=True,
+    # Bitrix24 is https only (CRest's UI install writes https://DOMAIN/rest/, B24Hook refuses
+    # http), so plain http is the opt-in.
+    help="Serve HTTPS with a locally generated CA (printed), or plain HTTP.",
+)
 @click.option(
     "--speed",
     default=1.0,

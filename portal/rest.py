@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import sys
 import time as _time
@@ -203,6 +204,9 @@ def _status_line(status: int) -> str:
     return f"{status} {HTTP_STATUS_CODES.get(status, 'Unknown')}"
 
 
+_SLASHES = re.compile(r"//+")
+
+
 class RestFastPath:
     """WSGI middleware that answers ``/rest/...`` itself and hands everything else to Flask."""
 
@@ -211,7 +215,10 @@ class RestFastPath:
         self.state = state
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        path: str = environ.get("PATH_INFO", "")
+        # Bitrix24's nginx merges slashes (merge_slashes on): b24jssdk's OAuth client calls
+        # /rest//user.current, since its client_endpoint ends in "/", and that works there.
+        path: str = _SLASHES.sub("/", environ.get("PATH_INFO", ""))
+        environ["PATH_INFO"] = path
         if not path.startswith("/rest/"):
             return self.wsgi_app(environ, start_response)
         req = RestRequest(environ)

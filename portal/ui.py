@@ -233,6 +233,7 @@ def _launch(
     with p.lock:
         tokens = p.credentials.issue(app["client_id"], user_id)
         app_options = p.options.get(app["client_id"])
+        user_options = p.options.get(_user_options_key(app["client_id"], user_id))
     state = ui_state()
     app_sid = secrets.token_hex(16)
     page_key = secrets.token_urlsafe(24)
@@ -268,7 +269,7 @@ def _launch(
         "REFRESH_ID": tokens["refresh_token"],
         "AUTH_EXPIRES": tokens["expires_in"],
         "APP_OPTIONS": app_options,
-        "USER_OPTIONS": {},
+        "USER_OPTIONS": user_options,
         "PLACEMENT": placement,
         "PLACEMENT_OPTIONS": options,
         "INSTALL": install,
@@ -278,6 +279,10 @@ def _launch(
         "app_sid": app_sid,
         "page_key": page_key,
         "client_id": app["client_id"],
+        # Bitrix24 names the frame DOMAIN|PROTOCOL|APP_SID; b24jssdk (and BX24) read it from
+        # window.name, so the name changes with every APP_SID (portal.js renames on reopen).
+        "frame_name": f"{p.domain}|{protocol}|{app_sid}",
+        "placement": placement,
         "action": action,
         "app_origin": _origin(url),
         "fields": fields,
@@ -285,8 +290,9 @@ def _launch(
     }
 
 
-def _frame_name(app: dict[str, Any]) -> str:
-    return f"b24app_{app['id']}_{secrets.token_hex(4)}"
+def _user_options_key(client_id: str, user_id: int) -> str:
+    # User options live in the options table beside the app's, under a key no client_id has.
+    return f"{client_id}|user|{user_id}"
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -330,7 +336,7 @@ def open_app(ref: str) -> tuple[str, int] | str:
         p, app, user_id=int(user["ID"]), placement="DEFAULT", options={"any": f"{app['id']}/"}, path=path
     )
     return _page(
-        "portal/app.html", p, app=app, launch=launch, frame_name=_frame_name(app), active=app["client_id"]
+        "portal/app.html", p, app=app, launch=launch, frame_name=launch["frame_name"], active=app["client_id"]
     )
 
 
@@ -396,7 +402,7 @@ def contact(contact_id: int) -> str:
             path=uri,
             handler=str(row["handler"]),
         )
-        frame_name = _frame_name(app)
+        frame_name = launch["frame_name"]
     title = f"{record.get('NAME') or ''} {record.get('LAST_NAME') or ''}".strip() or f"Contact #{contact_id}"
     return _page(
         "portal/contact.html",
@@ -560,6 +566,153 @@ def api_relaunch() -> Response:
     """BX24.reloadWindow(): the same frame POSTed again, with fresh tokens and APP_SID."""
     session, app = _session_from_body()
     return jsonify({"launch": _relaunch(session, app)})
+
+
+def _body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+def _option_name(data: dict[str, Any]) -> str:
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        resp = jsonify({"error": "ERROR_ARGUMENT", "error_description": "The option needs a name"})
+        resp.status_code = 400
+        abort(resp)
+    return name
+
+
+@bp.post("/_ui/app-option")
+def api_app_option() -> Response:
+    """BX24.appOption.set(name, value): portal-wide, so only an administrator (as app.option.set)."""
+    session, app = _session_from_body()
+    data = _body()
+    name = _option_name(data)
+    p = portal()
+    if not p.directory.is_admin(session.user_id):
+        _refuse("ACCESS_DENIED", "Only an administrator can change the application's options")
+    with p.lock:
+        p.options.set(app["client_id"], {name: data.get("value")})
+        values = p.options.get(app["client_id"])
+    return jsonify({"APP_OPTIONS": values})
+
+
+@bp.post("/_ui/user-option")
+def api_user_option() -> Response:
+    """BX24.userOption.set(name, value): the frame's user's own options for this app."""
+    session, app = _session_from_body()
+    data = _body()
+    name = _option_name(data)
+    p = portal()
+    key = _user_options_key(app["client_id"], session.user_id)
+    with p.lock:
+        p.options.set(key, {name: data.get("value")})
+        values = p.options.get(key)
+    return jsonify({"USER_OPTIONS": values})
+
+
+@bp.post("/_ui/open-application")
+def api_open_application() -> Response:
+    """BX24.openApplication(params): the app's main page in a slider, params as its PLACEMENT_OPTIONS."""
+    session, app = _session_from_body()
+    options = _body().get("options")
+    launch = _launch(
+        portal(),
+        app,
+        user_id=session.user_id,
+        placement="DEFAULT",
+        options=options if isinstance(options, dict) else {},
+        path=session.path,
+    )
+    return jsonify({"launch": launch})
+
+
+#: What selectCRM answers per entity: its id prefix ("C_7") and the card's URL.
+_CRM_PICK = {
+    "lead": ("L", "/crm/lead/details/{}/"),
+    "contact": ("C", "/crm/contact/details/{}/"),
+    "company": ("CO", "/crm/company/details/{}/"),
+    "deal": ("D", "/crm/deal/details/{}/"),
+}
+PICK_LIMIT = 50
+
+
+def _crm_title(kind: str, row: dict[str, Any]) -> str:
+    if kind == "contact":
+        name = f"{row.get('NAME') or ''} {row.get('LAST_NAME') or ''}".strip()
+    else:
+        name = str(row.get("TITLE") or "")
+    return name or f"#{row['ID']}"
+
+
+def _pick_users(p: Portal, query: str) -> list[dict[str, Any]]:
+    """selectUser's answer shape: {id, name, photo, position, url, sub, sup}."""
+    found = []
+    for user in sorted(p.directory.users.values(), key=lambda u: int(u["ID"])):
+        name = f"{user.get('NAME', '')} {user.get('LAST_NAME', '')}".strip()
+        if (query and query not in name.lower()) or not user.get("ACTIVE", True):
+            continue
+        found.append(
+            {
+                "id": str(user["ID"]),
+                "name": name,
+                "photo": str(user.get("PERSONAL_PHOTO") or ""),
+                "position": str(user.get("WORK_POSITION") or ""),
+                "url": f"/company/personal/user/{user['ID']}/",
+                "sub": False,
+                "sup": False,
+            }
+        )
+    return found[:PICK_LIMIT]
+
+
+def _pick_crm(p: Portal, kind: str, query: str) -> list[dict[str, Any]]:
+    """selectCRM's answer shape: {id: "C_7", type, place, title, desc, url}."""
+    prefix, url = _CRM_PICK[kind]
+    entity = p.crm.entities[kind]
+    found = []
+    for record_id in entity.ids:
+        row = entity.get(record_id)
+        if row is None:
+            continue
+        title = _crm_title(kind, row)
+        if query and query not in title.lower():
+            continue
+        found.append(
+            {
+                "id": f"{prefix}_{record_id}",
+                "type": kind,
+                "place": kind,
+                "title": title,
+                "desc": "",
+                "url": url.format(record_id),
+            }
+        )
+        if len(found) >= PICK_LIMIT:
+            break
+    return found
+
+
+@bp.post("/_ui/pick")
+def api_pick() -> Response:
+    """What the page's pickers list (selectUser, selectCRM): the first matches of a search."""
+    _session_from_body()
+    data = _body()
+    kind = str(data.get("kind", ""))
+    query = str(data.get("query", "")).strip().lower()
+    p = portal()
+    with p.lock:
+        if kind == "user":
+            items = _pick_users(p, query)
+        elif kind in _CRM_PICK:
+            items = _pick_crm(p, kind, query)
+        else:
+            resp = jsonify(
+                {"error": "ERROR_ARGUMENT", "error_description": f"Nothing to pick of kind {kind!r}"}
+            )
+            resp.status_code = 400
+            abort(resp)
+    return jsonify({"items": items})
 
 
 # --- the BX24 library -------------------------------------------------------------------------

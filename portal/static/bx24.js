@@ -5,11 +5,12 @@
  * docs/protocol.md (6.3); the portal serves it at /bx24/api/v1/, its stand-in
  * for //api.bitrix24.com/api/v1/. It needs nothing from the network.
  *
- * How it works: the portal opened this page with ?DOMAIN=&PROTOCOL=&LANG=&APP_SID= in the
- * query. The library asks the parent page (the portal) for its init data over postMessage,
- * sending "<command>:<params-json>:<callbackId>:<APP_SID>" to the portal's origin; the portal
- * answers "<callbackId>:<json>". REST calls go straight to https?://DOMAIN/rest/ with the
- * access token, as XHR form posts.
+ * How it works: the portal named this frame DOMAIN|PROTOCOL|APP_SID (window.name, as Bitrix24
+ * does) and opened it with ?DOMAIN=&PROTOCOL=&LANG=&APP_SID= in the query (read when the name
+ * says nothing). The library asks the parent page (the portal) for its init data over
+ * postMessage, sending "<command>:<params-json>:<callbackId>:<APP_SID>" to the portal's origin;
+ * the portal answers "<callbackId>:<json>". REST calls go straight to https?://DOMAIN/rest/
+ * with the access token, as XHR form posts.
  */
 (function (window) {
   "use strict";
@@ -19,9 +20,11 @@
   }
 
   var query = new URLSearchParams(window.location.search);
-  var DOMAIN = query.get("DOMAIN") || "";
-  var SCHEME = query.get("PROTOCOL") === "1" ? "https" : "http";
-  var APP_SID = query.get("APP_SID") || "";
+  var named = String(window.name || "").split("|");
+  var fromName = named.length === 3 && named[0] && named[2];
+  var DOMAIN = (fromName ? named[0] : query.get("DOMAIN") || "").replace(/:(80|443)$/, "");
+  var SCHEME = (fromName ? named[1] : query.get("PROTOCOL")) === "1" ? "https" : "http";
+  var APP_SID = fromName ? named[2] : query.get("APP_SID") || "";
   // The only origin allowed to answer us: anything else could hand the app forged tokens.
   var PORTAL_ORIGIN = DOMAIN ? SCHEME + "://" + DOMAIN : "";
   var inFrame = window.parent && window.parent !== window;
@@ -29,14 +32,16 @@
   var initData = null; // the parent's getInitData answer, once it arrived
   var authExpiresAt = 0; // ms timestamp after which AUTH_ID is dead
   var initQueue = []; // BX24.init callbacks waiting for the init data
+  var readyQueue = []; // REST calls waiting for the token (they need not wait for an installer)
   var installQueue = []; // BX24.install handlers
   var installing = false; // install handlers ran; init callbacks wait for installFinish
   var pending = {}; // callbackId -> function awaiting the parent's answer
+  var lasting = {}; // callbackIds that stay after their first answer
   var seq = 0;
 
   // --- the frame protocol ----------------------------------------------------------------
 
-  function send(command, params, callback) {
+  function send(command, params, callback, keep) {
     if (!inFrame || !PORTAL_ORIGIN || !APP_SID) {
       return false; // not opened by a portal: nobody to talk to
     }
@@ -45,6 +50,9 @@
       // Random part: ids of two frames or two page loads never collide. No ':' in it.
       id = "cb" + ++seq + "x" + Math.random().toString(36).slice(2, 10);
       pending[id] = callback;
+      if (keep) {
+        lasting[id] = true; // placement events: the same id answers again and again
+      }
     }
     var body = params === undefined || params === null ? "" : JSON.stringify(params);
     window.parent.postMessage(command + ":" + body + ":" + id + ":" + APP_SID, PORTAL_ORIGIN);
@@ -64,7 +72,9 @@
     if (!callback) {
       return;
     }
-    delete pending[id];
+    if (!lasting[id]) {
+      delete pending[id];
+    }
     var value;
     try {
       value = JSON.parse(event.data.slice(at + 1));
@@ -102,6 +112,7 @@
   }
 
   function start() {
+    runAll(readyQueue);
     // The installer runs first when the app is not installed and registered one; the app's
     // own init code then waits, because installFinish will reload the frame anyway.
     if (initData.INSTALL && installQueue.length) {
@@ -223,7 +234,7 @@
   function callMethod(method, params, callback) {
     params = params || {};
     var query = { method: method, params: params, callback: callback };
-    init(function () {
+    ready(function () {
       post(method, buildQuery(params).join("&"), function (answer, status) {
         if (typeof callback === "function") {
           callback(new AjaxResult(answer, status, query));
@@ -246,7 +257,7 @@
       cmd[key] = method + "?" + buildQuery(params).join("&");
     });
     var body = buildQuery({ halt: haltOnError ? 1 : 0, cmd: cmd }).join("&");
-    init(function () {
+    ready(function () {
       post("batch", body, function (answer, status) {
         // PHP writes an empty map as [], so every part may be an array or an object.
         var r = (answer && answer.result) || {};
@@ -279,6 +290,16 @@
   }
 
   // --- lifecycle and auth ----------------------------------------------------------------
+
+  // An installer calls methods (event.bind, placement.bind) before installFinish: REST calls
+  // wait for the init data only, never for the install phase to end.
+  function ready(callback) {
+    if (initData) {
+      callback();
+    } else {
+      readyQueue.push(callback);
+    }
+  }
 
   function init(callback) {
     if (initData && !installing) {
@@ -341,6 +362,25 @@
     return key === undefined ? all : all[key];
   }
 
+  // appOption.set / userOption.set: the parent saves it and answers with every option.
+  function setOption(command, name, key, value, callback) {
+    send(command, { name: key, value: value }, function (values) {
+      if (initData && values && typeof values === "object" && !values.error) {
+        initData[name] = values;
+      }
+      if (typeof callback === "function") {
+        callback(values);
+      }
+    });
+  }
+
+  // A command whose answer arrives later (a picker, a slider): the callback gets it as is.
+  function ask(command, params) {
+    return function (callback) {
+      send(command, params, typeof callback === "function" ? callback : function () {});
+    };
+  }
+
   window.BX24 = {
     init: init,
     install: install,
@@ -360,8 +400,40 @@
       info: function () {
         return initData ? { placement: initData.PLACEMENT, options: initData.PLACEMENT_OPTIONS } : false;
       },
+      call: function (command, params, callback) { send(String(command), params || {}, callback || null); },
+      getInterface: function (callback) { ask("getInterface", {})(callback); },
+      bindEvent: function (event, callback) {
+        // The first answer confirms the binding; the event itself comes later on the same id.
+        var first = true;
+        send("placementBindEvent", { event: String(event) }, function handler(data) {
+          if (!first && typeof callback === "function") {
+            callback(data);
+          }
+          first = false;
+        }, true);
+      },
     },
-    appOption: { get: function (key) { return option("APP_OPTIONS", key); } },
-    userOption: { get: function (key) { return option("USER_OPTIONS", key); } },
+    appOption: {
+      get: function (key) { return option("APP_OPTIONS", key); },
+      set: function (key, value, callback) { setOption("setAppOption", "APP_OPTIONS", key, value, callback); },
+    },
+    userOption: {
+      get: function (key) { return option("USER_OPTIONS", key); },
+      set: function (key, value, callback) { setOption("setUserOption", "USER_OPTIONS", key, value, callback); },
+    },
+    setScroll: function (scroll) { send("setScroll", { scroll: parseInt(scroll, 10) || 0 }); },
+    selectUser: function (callback) { ask("selectUser", { mult: false })(callback); },
+    selectUsers: function (callback) { ask("selectUser", { mult: true })(callback); },
+    selectAccess: function (blocked, callback) {
+      if (typeof blocked === "function") {
+        callback = blocked;
+        blocked = [];
+      }
+      ask("selectAccess", { value: blocked || [] })(callback);
+    },
+    selectCRM: function (params, callback) { ask("selectCRM", params || {})(callback); },
+    openApplication: function (params, callback) { ask("openApplication", params || {})(callback); },
+    closeApplication: function () { send("closeApplication", {}); },
+    openPath: function (path, callback) { ask("openPath", { path: String(path) })(callback); },
   };
 })(window);

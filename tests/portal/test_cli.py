@@ -45,7 +45,7 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 
 
 def test_cli_portal_info_and_calls(tmp_path: Path) -> None:
-    proc, info = _start(tmp_path, "--no-limits")
+    proc, info = _start(tmp_path, "--no-limits", "--http")
     try:
         assert set(info) >= INFO_KEYS
         assert str(info["base_url"]).startswith("http://127.0.0.1:")
@@ -69,7 +69,8 @@ def test_cli_portal_info_and_calls(tmp_path: Path) -> None:
 
 
 def test_cli_portal_https(tmp_path: Path) -> None:
-    proc, info = _start(tmp_path, "--https", "--state", str(tmp_path / "state.sqlite"))
+    # https is the default: no flag.
+    proc, info = _start(tmp_path, "--state", str(tmp_path / "state.sqlite"))
     try:
         assert str(info["base_url"]).startswith("https://")
         assert info["ca_bundle"] and Path(str(info["ca_bundle"])).exists()
