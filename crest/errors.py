@@ -6,6 +6,7 @@ Everything the toolkit raises on purpose derives from :class:`CrestError`::
     ├── ConfigError                 settings missing, malformed or unsafe (C_REST_IGNORE_SSL)
     ├── FormError                   a form body over the size/field/depth limits, or malformed
     ├── EncodingError               text that C_REST_CURRENT_ENCODING cannot convert (never "?")
+    ├── SheetError                  a spreadsheet that cannot be imported as it is (unknown columns, unreadable)
     ├── StoreError                  the installation store cannot be read, written or locked
     │   └── NotInstalledError       no installation for this portal (CRest's ``no_install_app``)
     ├── TransportError              no usable HTTP answer came back
@@ -81,6 +82,7 @@ __all__ = [
     "ProtocolError",
     "QueryLimitExceededError",
     "ServerError",
+    "SheetError",
     "StoreError",
     "TransportError",
     "UnknownOutcomeError",
@@ -135,6 +137,12 @@ class ConfigError(CrestError):
 
 class FormError(CrestError, ValueError):
     code = "form_error"
+
+
+class SheetError(CrestError, ValueError):
+    """A spreadsheet that cannot be imported as it is; nothing was sent for it."""
+
+    code = "sheet_error"
 
 
 class EncodingError(CrestError, ValueError):
