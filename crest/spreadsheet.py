@@ -17,8 +17,8 @@ XLSX needs openpyxl (``pip install 'b24-crest[xlsx]'``).
 from __future__ import annotations
 
 import codecs
-import importlib
 import csv
+import importlib
 import io
 import json
 import re

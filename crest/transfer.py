@@ -187,10 +187,8 @@ def _fields_header(client: Client, method: str, params: Mapping[str, Any]) -> li
         result = result["fields"]
     if not isinstance(result, Mapping):
         return []
-    out: list[str] = []
-    for name in result:
-        out.append(f"{name}_WORK" if str(name).upper() in MULTI_FIELDS else str(name))
-    return out
+    # The same columns a row of the default select (``*``) has: multi-fields are not in it.
+    return [str(name) for name in result if str(name).upper() not in MULTI_FIELDS]
 
 
 def export_rows(
@@ -588,7 +586,7 @@ def _write_report(
         return None
     header = list(sheet.header)
     width = max([len(header)] + [len(sheet.rows[i].cells) for i, _ in problems])
-    header += [f"(extra cell {n + 1})" for n in range(width - len(header))]
+    header += [f"(extra cell {n + 1})" for n in range(len(header), width)]
 
     def lines() -> Iterator[dict[str, str]]:
         for i, err in problems:

@@ -51,7 +51,16 @@ def test_a_changed_value_is_reported_as_a_difference(
     rows = list(csv.DictReader(DATA.open(encoding="utf-8")))
     with exported.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(
-            fh, fieldnames=["TITLE", "COMPANY_TYPE", "INDUSTRY", "EMPLOYEES", "COMMENTS", "PHONE_WORK", "EMAIL_WORK"]
+            fh,
+            fieldnames=[
+                "TITLE",
+                "COMPANY_TYPE",
+                "INDUSTRY",
+                "EMPLOYEES",
+                "COMMENTS",
+                "PHONE_WORK",
+                "EMAIL_WORK",
+            ],
         )
         writer.writeheader()
         for row in rows:
