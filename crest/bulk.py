@@ -272,15 +272,27 @@ def call_many(
         if progress is not None and report:
             progress(done, total)
 
+    width = max(1, min(parallel, len(groups)))
+    queue = deque(groups)
+
+    def submit() -> Future[dict[int, Any]]:
+        g = queue.popleft()
+        fut = pool.submit(_run_chunk, sender, lim, method, params_list, g, repeatable, on_send, rounds)
+        futures[fut] = g
+        return fut
+
     try:
-        for g in groups:
-            fut = pool.submit(_run_chunk, sender, lim, method, params_list, g, repeatable, on_send, rounds)
-            futures[fut] = g
+        # A window of ``parallel`` batches, refilled as answers are handled: when a callback
+        # stops the run, at most the batches already in flight are sent, never the queue.
+        for _ in range(width):
+            submit()
         remaining = set(futures)
         while remaining:
             finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
             for fut in finished:
                 deliver(fut)
+                if queue:
+                    remaining.add(submit())
     except BaseException:
         # Stop sending; let the batches in flight finish so their outcome is known, not lost.
         for fut in futures:

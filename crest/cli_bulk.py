@@ -19,7 +19,16 @@ import click
 from crest.cli_call import parse_pairs
 from crest.errors import CrestError, SheetError
 from crest.spreadsheet import DELIMITERS, MULTI_FIELDS, SheetFormat, row_fields
-from crest.transfer import ENTITIES, ExportOutcome, ImportOutcome, RunStopped, export_rows, import_rows
+from crest.transfer import (
+    ENTITIES,
+    ExportOutcome,
+    ImportOutcome,
+    RunStopped,
+    advice_for,
+    export_rows,
+    import_rows,
+    is_systemic,
+)
 
 if TYPE_CHECKING:
     from crest.client import Client
@@ -152,8 +161,9 @@ def _interruptible(bar: _Progress, resume: str) -> Iterator[None]:
         ) from None  # the file's fault: no re-run advice
     except CrestError as exc:
         bar.close()
+        advice = f" ({advice_for(exc)})" if is_systemic(exc) else ""
         raise click.ClickException(
-            f"{type(exc).__name__}: {exc}; run the same command again to {resume}"
+            f"{type(exc).__name__}: {exc}{advice}; run the same command again to {resume}"
         ) from None
     else:
         bar.close()
