@@ -19,6 +19,7 @@ import click
 from crest.cli_call import parse_pairs
 from crest.errors import CrestError, SheetError
 from crest.spreadsheet import DELIMITERS, MULTI_FIELDS, SheetFormat, row_fields
+from crest.sync import MATCH_KEYS
 from crest.transfer import (
     ENTITIES,
     ExportOutcome,
@@ -242,9 +243,16 @@ def export_command(
 
 
 def _summary(result: ImportOutcome) -> str:
+    notes = [
+        f"{result.bad} bad rows" if result.bad else "",
+        f"{result.conflicts} conflicts" if result.conflicts else "",
+    ]
+    notes = [n for n in notes if n]
     return (
-        f"created {result.created}, failed {result.failed}"
-        + (f" ({result.bad} bad rows)" if result.bad else "")
+        f"created {result.created}"
+        + (f", updated {result.updated}" if result.updated else "")
+        + f", failed {result.failed}"
+        + (f" ({', '.join(notes)})" if notes else "")
         + f", unknown outcome {result.unknown}"
         + (f", skipped {result.skipped} done before" if result.skipped else "")
         + (f", {result.not_sent} not sent yet" if result.not_sent else "")
@@ -272,6 +280,14 @@ def _summary(result: ImportOutcome) -> str:
     is_flag=True,
     help="Send rows the portal refused again (never rows of unknown outcome).",
 )
+@click.option(
+    "--match",
+    type=click.Choice(list(MATCH_KEYS), case_sensitive=False),
+    help="Update the record a row matches by this key, add the rest (synchronise).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="With --match: print the plan (adds, updates, conflicts), write nothing."
+)
 @_common
 def import_command(
     entity: str,
@@ -281,6 +297,8 @@ def import_command(
     maps: tuple[str, ...],
     ignore_unknown: bool,
     retry_failed: bool,
+    match: str | None,
+    dry_run: bool,
     webhook: str | None,
     ca_bundle: str | None,
     plan: str,
@@ -295,6 +313,10 @@ def import_command(
     Columns are field names (NAME, TITLE...) or multi-field types (PHONE_MOBILE, EMAIL_WORK;
     PHONE alone is PHONE_WORK); other names need --map. Unknown columns stop the run before
     anything is sent.
+
+    With --match EMAIL|PHONE|ORIGIN_ID|ID a row that matches one record updates it (phones and
+    e-mails it lacks are added, empty cells change nothing), a row that matches none is added,
+    and one that matches several is a conflict, reported and not written; --dry-run shows the plan.
     """
     mapping = dict(_iter_pairs(maps))
     bar = _Progress(f"import {entity}", enabled=not quiet)
@@ -314,6 +336,8 @@ def import_command(
                 mapping=mapping,
                 ignore_unknown=ignore_unknown,
                 retry_failed=retry_failed,
+                match=match.upper() if match else None,
+                dry_run=dry_run,
             )
         except RunStopped as stop:
             bar.close()
@@ -322,6 +346,16 @@ def import_command(
             raise click.ClickException(
                 f"stopped: {stop}. Nothing is lost{where}: run the same command again once fixed."
             ) from None
+    if dry_run:
+        planned = result.planned
+        click.echo(
+            f"plan: add {planned.get('add', 0)}, update {planned.get('update', 0)},"
+            f" conflicts {planned.get('conflict', 0)}"
+            + (f", skipped {result.skipped} done before" if result.skipped else "")
+            + f"; nothing was written; each row: {result.plan}",
+            err=True,
+        )
+        return
     click.echo(_summary(result), err=True)
     if result.failed or result.unknown:
         sys.exit(1)

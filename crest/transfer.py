@@ -321,6 +321,10 @@ class ImportOutcome:
     report: Path | None = None
     unknown_report: Path | None = None
     stopped: RunStopped | None = None
+    updated: int = 0
+    conflicts: int = 0
+    planned: dict[str, int] = field(default_factory=dict)  # add / update / conflict, with match
+    plan: Path | None = None  # the dry run's plan file
 
 
 def _file_digest(path: Path) -> str:
@@ -359,6 +363,15 @@ class ImportLog:
             self._fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
             self._write({"digest": digest})
         self._lock = threading.Lock()
+
+    @classmethod
+    def empty(cls) -> ImportLog:
+        """A log with nothing in it that writes nowhere (for a dry run)."""
+        log = cls.__new__(cls)
+        log.path, log.done, log.failed, log.sent = Path(os.devnull), {}, {}, set()
+        log._fh = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        log._lock = threading.Lock()
+        return log
 
     def _apply(self, entry: Mapping[str, Any]) -> None:
         self.sent.update(int(i) for i in entry.get("sent", ()))
@@ -464,31 +477,127 @@ def import_rows(
     mapping: Mapping[str, str] | None = None,
     ignore_unknown: bool = False,
     retry_failed: bool = False,
+    match: str | None = None,
+    dry_run: bool = False,
 ) -> ImportOutcome:
     """Create one ``entity`` per sheet row of ``path``; resumable; failures go to ``report``.
+
+    With ``match`` (``EMAIL``, ``PHONE``, ``ORIGIN_ID``, ``ID``; see :mod:`crest.sync`) a row
+    that matches one record updates it instead, and one that matches several is a conflict
+    (reported, not written). ``dry_run`` only reads: it returns the plan's counts and writes
+    it to ``FILE.plan.csv``.
 
     Raises :class:`~crest.errors.SheetError` before any write for an unreadable sheet or
     unknown columns, and :class:`RunStopped` (after writing the reports) at a systemic failure.
     """
-    from crest.bulk import call_many
+    from crest.sync import check_match, plan_sync, update_fields
 
     method = ENTITIES[entity]
     path = Path(path)
     report = report or path.with_name(path.name + ".failed.csv")
     unknown_report = report.with_name(path.name + ".unknown.csv")
     sheet = read_sheet(path)
+    if match is not None:
+        check_match(entity, match)
     targets = map_columns(sheet.header, mapping or {}, known_fields(client, entity), ignore_unknown, sheet)
+    if match is not None and not any(
+        t and (t == match or (multi_column(t) or ("",))[0] == match) for t in targets
+    ):
+        raise SheetError(f"no column of the file holds {match}, the key to match by; nothing was sent")
     rows = sheet.rows
-    log = ImportLog(path.with_name(path.name + ".checkpoint.jsonl"), _file_digest(path), restart)
+    log_path = path.with_name(path.name + ".checkpoint.jsonl")
+    if dry_run and (restart or not log_path.exists()):
+        log = ImportLog.empty()  # a dry run writes nothing, not even a log
+    else:
+        log = ImportLog(log_path, _file_digest(path), restart)
     outcome = ImportOutcome()
-    stop: list[RunStopped] = []
+    conflicts: dict[int, str] = {}
     try:
         todo = [i for i, r in enumerate(rows) if r.problem is None and log.to_send(i, retry_failed)]
         outcome.skipped = sum(1 for i, r in enumerate(rows) if r.problem is None) - len(todo)
-        params = [{"fields": row_fields(_record(targets, rows[i]))} for i in todo]
+        fields = {i: row_fields(_record(targets, rows[i])) for i in todo}
+        adds = list(todo)
+        updates: list[tuple[int, int, dict[str, Any]]] = []
+        if match is not None:
+            earlier = {
+                i: row_fields(_record(targets, r))
+                for i, r in enumerate(rows)
+                if r.problem is None and i not in fields and i in log.done
+            }
+            plan = plan_sync(
+                client,
+                entity,
+                fields,
+                match,
+                parallel=parallel,
+                lines={i: r.line for i, r in enumerate(rows)},
+                done=earlier,
+            )
+            adds = [i for i in todo if plan[i].action == "add"]
+            for i in todo:
+                p = plan[i]
+                if p.action == "update" and p.record_id is not None:
+                    updates.append((i, p.record_id, update_fields(fields[i], p.current or {})))
+                elif p.action == "conflict":
+                    conflicts[i] = p.reason
+        outcome.planned = {"add": len(adds), "update": len(updates), "conflict": len(conflicts)}
+        if dry_run:
+            outcome.plan = _write_plan(path, sheet, adds, updates, conflicts)
+            return outcome
+        sender = _Sender(client, log, parallel, progress, total=len(todo) + outcome.skipped)
+        sender.offset = outcome.skipped
+        unchanged = {str(i): {"updated": rid} for i, rid, f in updates if not f}
+        if unchanged:
+            log.record({"done": unchanged})  # nothing new for the record: no call needed
+        try:
+            sender.run(method, adds, [{"fields": fields[i]} for i in adds])
+            changed = [(i, rid, f) for i, rid, f in updates if f]
+            sender.run(
+                method.replace(".add", ".update"),
+                [i for i, _, _ in changed],
+                [{"id": rid, "fields": f} for _, rid, f in changed],
+            )
+        except RunStopped as exc:
+            outcome.stopped = exc
+        outcome.not_sent = sum(
+            1 for i in todo if i not in conflicts and log.to_send(i, retry_failed) and i not in log.failed
+        )
+    finally:
+        log.close()
+        if not dry_run:
+            _write_reports(report, unknown_report, sheet, log, outcome, conflicts)
+    if outcome.stopped is not None:
+        outcome.stopped.outcome = outcome
+        raise outcome.stopped
+    return outcome
+
+
+class _Sender:
+    """One ``call_many`` run over some rows of the file, checkpointed in the import log."""
+
+    def __init__(
+        self, client: Client, log: ImportLog, parallel: int, progress: ProgressFn | None, total: int
+    ) -> None:
+        self.client, self.log, self.parallel, self.progress, self.total = (
+            client,
+            log,
+            parallel,
+            progress,
+            total,
+        )
+        self.offset = 0  # rows done before this run (skipped, or by an earlier call_many)
+        self.stopped = False
+
+    def run(self, method: str, rows: list[int], params: list[dict[str, Any]]) -> None:
+        from crest.bulk import call_many
+
+        if not rows:
+            return
+        update = method.endswith(".update")
+        log = self.log
 
         def on_send(indices: list[int]) -> None:
-            log.record({"sent": [todo[i] for i in indices]})
+            log.record({"sent": [rows[i] for i in indices]})
 
         def on_chunk(indices: list[int], results: list[Any]) -> None:
             done: dict[str, Any] = {}
@@ -497,42 +606,61 @@ def import_rows(
             systemic: CrestError | None = None
             for i, result in zip(indices, results, strict=True):
                 if isinstance(result, CrestError) and is_systemic(result):
-                    released.append(todo[i])
+                    released.append(rows[i])
                     systemic = systemic or result
                 elif isinstance(result, CrestError):
-                    failed[str(todo[i])] = _error_entry(result)
+                    failed[str(rows[i])] = _error_entry(result)
                 else:
-                    done[str(todo[i])] = result
+                    done[str(rows[i])] = {"updated": params[i]["id"]} if update else result
             log.record({"done": done, "failed": failed, "released": released})
-            if systemic is not None and not stop:
-                stop.append(RunStopped(systemic, advice_for(systemic)))
-                raise stop[0]  # call_many stops sending and hands us the batches in flight
+            if systemic is not None and not self.stopped:
+                self.stopped = True
+                raise RunStopped(systemic, advice_for(systemic))  # call_many stops sending
 
         def step(done: int, total: int) -> None:
-            if progress is not None:
-                progress(outcome.skipped + done, len(todo) + outcome.skipped)
+            if self.progress is not None:
+                self.progress(self.offset + done, self.total)
 
-        if params:
-            try:
-                call_many(
-                    client,
-                    method,
-                    params,
-                    progress=step,
-                    parallel=parallel,
-                    on_send=on_send,
-                    on_chunk=on_chunk,
-                )
-            except RunStopped as exc:
-                outcome.stopped = exc
-        outcome.not_sent = sum(1 for i in todo if log.to_send(i, retry_failed) and i not in log.failed)
-    finally:
-        log.close()
-        _write_reports(report, unknown_report, sheet, log, outcome)
-    if outcome.stopped is not None:
-        outcome.stopped.outcome = outcome
-        raise outcome.stopped
-    return outcome
+        call_many(
+            self.client,
+            method,
+            params,
+            progress=step,
+            parallel=self.parallel,
+            on_send=on_send,
+            on_chunk=on_chunk,
+        )
+        self.offset += len(rows)
+
+
+def _write_plan(
+    path: Path,
+    sheet: Sheet,
+    adds: list[int],
+    updates: list[tuple[int, int, dict[str, Any]]],
+    conflicts: dict[int, str],
+) -> Path:
+    """``FILE.plan.csv``: each row's planned action, the record it updates, or why it conflicts."""
+    actions: dict[int, tuple[str, str, str]] = {i: ("add", "", "") for i in adds}
+    actions.update({i: ("update", str(rid), "" if f else "nothing new") for i, rid, f in updates})
+    actions.update({i: ("conflict", "", reason) for i, reason in conflicts.items()})
+    header = ["row", "action", "record_id", "note", *sheet.header]
+    plan = path.with_name(path.name + ".plan.csv")
+
+    def lines() -> Iterator[dict[str, str]]:
+        for i in sorted(actions):
+            action, rid, note = actions[i]
+            row = sheet.rows[i]
+            yield {
+                "row": str(row.line),
+                "action": action,
+                "record_id": rid,
+                "note": note,
+                **sheet.record(row),
+            }
+
+    write_sheet(plan, header, lines(), SheetFormat())
+    return plan
 
 
 def _record(targets: Sequence[str | None], row: SourceRow) -> dict[str, str]:
@@ -554,14 +682,22 @@ _CHECK = (
 
 
 def _write_reports(
-    report: Path, unknown_report: Path, sheet: Sheet, log: ImportLog, outcome: ImportOutcome
+    report: Path,
+    unknown_report: Path,
+    sheet: Sheet,
+    log: ImportLog,
+    outcome: ImportOutcome,
+    conflicts: Mapping[int, str] | None = None,
 ) -> None:
     """The failure report and the unknown-outcome report, rebuilt from the log every run."""
     failed: list[tuple[int, dict[str, str]]] = []
     unknown: list[tuple[int, dict[str, str]]] = []
+    conflicts = conflicts or {}
     for i, row in enumerate(sheet.rows):
         if row.problem is not None:
             failed.append((i, {"kind": "bad_row", "code": "BAD_ROW", "description": row.problem}))
+        elif i in conflicts:
+            failed.append((i, {"kind": "conflict", "code": "CONFLICT", "description": conflicts[i]}))
         elif log.unknown(i):
             entry = log.failed.get(i) or {
                 "code": "UNKNOWN_OUTCOME",
@@ -570,8 +706,10 @@ def _write_reports(
             unknown.append((i, {**entry, "kind": "unknown_outcome", "check": _CHECK}))
         elif i in log.failed:
             failed.append((i, log.failed[i]))
-    outcome.created = len(log.done)
+    outcome.updated = sum(1 for v in log.done.values() if isinstance(v, Mapping) and "updated" in v)
+    outcome.created = len(log.done) - outcome.updated
     outcome.bad = sum(1 for _, e in failed if e["kind"] == "bad_row")
+    outcome.conflicts = sum(1 for _, e in failed if e["kind"] == "conflict")
     outcome.failed = len(failed)
     outcome.unknown = len(unknown)
     outcome.report = _write_report(report, sheet, failed, [])
