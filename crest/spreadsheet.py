@@ -123,7 +123,9 @@ def detect_delimiter(header_line: str) -> str:
 def read_sheet(path: Path) -> Sheet:
     """Read a CSV or XLSX file (by its suffix) into a :class:`Sheet`."""
     path = Path(path)
-    if path.suffix.lower() == ".xlsx":
+    if path.suffix.lower() in {".xls", ".ods", ".numbers"}:
+        raise SheetError(f"{path.name}: save it as .xlsx or as CSV first (this format is not read)")
+    if path.suffix.lower() in {".xlsx", ".xlsm"}:
         return _read_xlsx(path)
     data = path.read_bytes()
     encoding = detect_encoding(data)
@@ -364,10 +366,21 @@ def _write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Mapping[str, s
     book = openpyxl.Workbook(write_only=True)  # streams rows to disk: memory stays flat
     sheet = book.create_sheet()
     sheet.append(list(header))
+    cell_type = importlib.import_module("openpyxl.cell").WriteOnlyCell
     count = 0
+
+    def text_cell(value: str) -> Any:
+        # openpyxl stores a string starting with "=" as a formula: a contact named
+        # "=HYPERLINK(...)" would run in the user's Excel. Such cells are typed as text.
+        if not value.startswith("="):
+            return value
+        cell = cell_type(sheet, value)
+        cell.data_type = "s"
+        return cell
+
     for row in rows:
         # Text cells, never numbers: a phone "+7 916..." or an ID keeps its exact spelling.
-        sheet.append([_xlsx_safe(row.get(h, "")) for h in header])
+        sheet.append([text_cell(_xlsx_safe(row.get(h, ""))) for h in header])
         count += 1
     book.save(path)
     return count

@@ -261,3 +261,44 @@ def test_export_writes_the_header_with_no_rows(empty: PortalHandle, tmp_path: Pa
     selected = tmp_path / "selected.csv"
     crest(empty, "export", "crm.contact.list", "--select", "ID", "--select", "PHONE", "--out", str(selected))
     assert selected.read_text(encoding="utf-8").splitlines() == ["ID,PHONE_WORK"]
+
+
+def test_xlsx_export_never_writes_a_formula(empty: PortalHandle, tmp_path: Path) -> None:
+    client = Client.from_webhook(empty.webhook_url)
+    client.call(
+        "crm.contact.add", {"fields": {"NAME": '=HYPERLINK("http://127.0.0.1:9/","x")', "LAST_NAME": "=1+2"}}
+    )
+    out = tmp_path / "contacts.xlsx"
+    assert (
+        crest(
+            empty,
+            "export",
+            "crm.contact.list",
+            "--select",
+            "NAME",
+            "--select",
+            "LAST_NAME",
+            "--out",
+            str(out),
+        ).exit_code
+        == 0
+    )
+    book = openpyxl.load_workbook(out)
+    header, cells = list(book.worksheets[0].iter_rows())
+    assert {c.data_type for c in cells} == {"s"}  # text, not formulas
+    assert cells[[h.value for h in header].index("LAST_NAME")].value == "=1+2"
+    with running_portal(PortalConfig(limits=False, cost=None)) as target:
+        assert crest(target, "import", "contact", str(out)).exit_code == 0
+        [row] = contacts(target)
+        assert row["LAST_NAME"] == "=1+2"  # and it imports back as it was
+
+
+def test_old_excel_formats_are_refused_clearly(empty: PortalHandle, tmp_path: Path) -> None:
+    src = tmp_path / "people.xls"
+    src.write_bytes(b"\xd0\xcf\x11\xe0 not really")
+    result = crest(empty, "import", "contact", str(src))
+    assert (
+        result.exit_code == 1
+        and "save it as .xlsx or as CSV" in result.output
+        and "Traceback" not in result.output
+    )
