@@ -62,11 +62,13 @@ class SheetFormat:
     kind: str = "csv"  # csv | xlsx
     encoding: str = "utf-8"  # utf-8, utf-8-sig (with a BOM), cp1251
     delimiter: str = ","
+    #: Cells Excel would run as formulas get a leading ``'`` (see :func:`guard_formula`).
+    guard_formulas: bool = False
 
     @classmethod
     def excel(cls, delimiter: str = ";") -> SheetFormat:
         """What Excel opens by double-click: UTF-8 with a BOM (else Cyrillic breaks) and ``;``."""
-        return cls("csv", "utf-8-sig", delimiter)
+        return cls("csv", "utf-8-sig", delimiter, guard_formulas=True)
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def _read_csv(text: str, fmt: SheetFormat) -> Sheet:
             continue
         if len(cells) <= 1 and not "".join(cells).strip():
             continue  # a blank line carries no row
-        rows.append(_checked(start, cells, len(header)))
+        rows.append(_checked(start, [unguard(c) for c in cells], len(header)))
     if header is None:
         raise SheetError("the file is empty: the first line must name the columns")
     return Sheet(header, tuple(rows), fmt)
@@ -356,9 +358,32 @@ def write_sheet(
         writer = csv.writer(fh, delimiter=fmt.delimiter)
         writer.writerow(header)
         for row in rows:
-            writer.writerow([row.get(h, "") for h in header])
+            cells = [row.get(h, "") for h in header]
+            writer.writerow([guard_formula(c) for c in cells] if fmt.guard_formulas else cells)
             count += 1
     return count
+
+
+_PHONE_LIKE = re.compile(r"^[+-][\d\s().-]*$")
+
+
+def guard_formula(cell: str) -> str:
+    """``'`` before a cell Excel would evaluate (``=``, ``@``, ``+``/``-`` followed by more than
+    a number), so CRM data cannot run as a formula in the user's Excel (CSV injection).
+
+    Phone numbers such as ``+7 (916) 000-00-01`` are left as they are; :func:`unguard`
+    removes the mark on import, so the file still round-trips.
+    """
+    if cell[:1] in {"=", "@", "\t", "\r"} or (cell[:1] in {"+", "-"} and not _PHONE_LIKE.match(cell)):
+        return "'" + cell
+    return cell
+
+
+def unguard(cell: str) -> str:
+    """The inverse of :func:`guard_formula`."""
+    if cell.startswith("'") and guard_formula(cell[1:]) == cell:
+        return cell[1:]
+    return cell
 
 
 def _write_xlsx(path: Path, header: Sequence[str], rows: Iterable[Mapping[str, str]]) -> int:

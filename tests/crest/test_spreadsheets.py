@@ -302,3 +302,29 @@ def test_old_excel_formats_are_refused_clearly(empty: PortalHandle, tmp_path: Pa
         and "save it as .xlsx or as CSV" in result.output
         and "Traceback" not in result.output
     )
+
+
+def test_excel_csv_neutralises_formulas_and_imports_them_back(empty: PortalHandle, tmp_path: Path) -> None:
+    client = Client.from_webhook(empty.webhook_url)
+    fields = {
+        "NAME": '=HYPERLINK("http://127.0.0.1:9/","x")',
+        "LAST_NAME": "-2+3",
+        "COMMENTS": "@SUM(A1)",
+        "PHONE": [{"VALUE": "+7 (916) 000-00-01", "VALUE_TYPE": "WORK"}],
+    }
+    client.call("crm.contact.add", {"fields": fields})
+    out = tmp_path / "contacts.csv"
+    select = [a for f in ("NAME", "LAST_NAME", "COMMENTS", "PHONE") for a in ("--select", f)]
+    assert crest(empty, "export", "crm.contact.list", *select, "--out", str(out), "--excel").exit_code == 0
+    [row] = sheet_rows(out, "utf-8-sig", ";")
+    assert row["NAME"].startswith("'=") and row["LAST_NAME"] == "'-2+3" and row["COMMENTS"] == "'@SUM(A1)"
+    assert row["PHONE_WORK"] == "+7 (916) 000-00-01"  # a phone number stays readable
+    with running_portal(PortalConfig(limits=False, cost=None)) as target:
+        assert crest(target, "import", "contact", str(out)).exit_code == 0
+        [back] = contacts(target)
+        assert (back["NAME"], back["LAST_NAME"], back["COMMENTS"]) == (
+            fields["NAME"],
+            fields["LAST_NAME"],
+            fields["COMMENTS"],
+        )
+        assert back["PHONE"][0]["VALUE"] == "+7 (916) 000-00-01"
