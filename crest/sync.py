@@ -5,11 +5,12 @@ Bitrix24's "synchronize counterparties" scenario: a sheet row matches a record b
 updates it, a row that matches none is added, and a row that matches several (or repeats
 the key of an earlier row of the file) is a *conflict*: not written, reported.
 
-Planning only reads: e-mail and phone go through ``crm.duplicate.findbycomm`` (one command a
-row, 50 to a batch, Bitrix24's own duplicate rules: phones by digits, e-mails without case),
-``ID`` and ``ORIGIN_ID`` through the list method with an ``@`` (IN) filter. Records to be
-updated are then read once for their multi-fields, so an update adds only the phones and
-e-mails they do not have yet (an entry without ``ID`` is always *added* by Bitrix24).
+Planning only reads: e-mail and phone go through ``crm.duplicate.findbycomm`` (20 values a
+command, 50 commands a batch; phones compared by digits, e-mails without case), then the
+records it found are read and each row is matched against their values; ``ID`` and
+``ORIGIN_ID`` go through the list method with an ``@`` (IN) filter. Records to be updated are
+read once for their multi-fields, so an update adds only the phones and e-mails they do not
+have yet (an entry without ``ID`` is always *added* by Bitrix24).
 Empty cells leave a field as it is.
 """
 
@@ -71,22 +72,43 @@ def _raise_systemic(results: Sequence[Any]) -> None:
 
 def _by_communication(
     client: Client, entity: str, match: str, keyed: dict[int, list[str]], parallel: int
-) -> dict[int, list[int] | CrestError]:
+) -> tuple[dict[int, list[int] | CrestError], dict[int, Mapping[str, Any]]]:
+    """Rows' matches by e-mail or phone, and the matched records (with their multi-fields).
+
+    ``findbycomm`` takes 20 values a call but answers only *which* records hold any of them,
+    so the records found are read (50 to a list command) and each row is matched locally
+    against their values, with the same normalisation. 20 rows a command, 1,000 a request.
+    """
     from crest.bulk import call_many
 
-    entity_type = _BY_COMMUNICATION.get(entity)
-    if entity_type is None:
-        raise SheetError(
-            f"{entity} records cannot be matched by {match} (crm.duplicate.findbycomm has no {entity}s); use ID or ORIGIN_ID"
-        )
-    rows = list(keyed)
-    params = [{"type": match, "values": keyed[i][:_MAX_VALUES], "entity_type": entity_type} for i in rows]
+    entity_type = _BY_COMMUNICATION[entity]
+    spelled: dict[str, str] = {}
+    for values in keyed.values():
+        for value in values:
+            spelled.setdefault(_norm(match, value), value)
+    distinct = sorted(spelled)
+    chunks = [distinct[s : s + _MAX_VALUES] for s in range(0, len(distinct), _MAX_VALUES)]
+    params = [{"type": match, "values": [spelled[v] for v in c], "entity_type": entity_type} for c in chunks]
     results = call_many(client, "crm.duplicate.findbycomm", params, parallel=parallel)
     _raise_systemic(results)
-    return {
-        i: (r if isinstance(r, CrestError) else _ids(r, entity_type))
-        for i, r in zip(rows, results, strict=True)
-    }
+    failed: dict[str, CrestError] = {}
+    ids: set[int] = set()
+    for chunk, result in zip(chunks, results, strict=True):
+        if isinstance(result, CrestError):
+            failed.update(dict.fromkeys(chunk, result))
+        else:
+            ids.update(_ids(result, entity_type))
+    records = _current(client, entity, sorted(ids), parallel) if ids else {}
+    holders: dict[str, set[int]] = {}
+    for rid, record in records.items():
+        for entry in record.get(match) or []:
+            holders.setdefault(_norm(match, str(entry.get("VALUE") or "")), set()).add(rid)
+    out: dict[int, list[int] | CrestError] = {}
+    for i, values in keyed.items():
+        norms = [_norm(match, v) for v in values]
+        error = next((failed[n] for n in norms if n in failed), None)
+        out[i] = error if error is not None else sorted(set().union(*(holders.get(n, set()) for n in norms)))
+    return out, records
 
 
 def _by_field(
@@ -168,10 +190,12 @@ def plan_sync(
     check_match(entity, match)
     keyed = {i: _keys(f, match) for i, f in rows.items()}
     keyed = {i: k for i, k in keyed.items() if k}
-    if match in MULTI_FIELDS:
-        found = _by_communication(client, entity, match, keyed, parallel) if keyed else {}
-    else:
-        found = _by_field(client, entity, match, keyed, parallel) if keyed else {}
+    records: dict[int, Mapping[str, Any]] | None = None
+    found: dict[int, list[int] | CrestError] = {}
+    if keyed and match in MULTI_FIELDS:
+        found, records = _by_communication(client, entity, match, keyed, parallel)
+    elif keyed:
+        found = _by_field(client, entity, match, keyed, parallel)
     plan: dict[int, PlannedRow] = {}
     claimed: dict[Any, int] = {}  # a record or key value -> the first row that took it
     # Rows done by an earlier run still own their keys, so a re-run plans what the first did.
@@ -199,7 +223,10 @@ def plan_sync(
             claimed[mark] = i
         plan[i] = PlannedRow("update", hit[0]) if hit else PlannedRow("add")
     updates = sorted({p.record_id for p in plan.values() if p.action == "update" and p.record_id is not None})
-    current = _current(client, entity, updates, parallel) if updates else {}
+    if records is not None:
+        current: Mapping[int, Mapping[str, Any]] = records  # read already, to match locally
+    else:
+        current = _current(client, entity, updates, parallel) if updates else {}
     return {
         i: PlannedRow(p.action, p.record_id, p.reason, current.get(p.record_id or 0, {}))
         if p.action == "update"
