@@ -676,8 +676,9 @@ def _record(targets: Sequence[str | None], row: SourceRow) -> dict[str, str]:
 
 
 _CHECK = (
-    "the batch was sent but no answer came: the record may exist. Look for it in the portal"
-    " (search by its name, phone or e-mail); add it by hand only if it is missing"
+    "the batch was sent but no answer came: the record may exist (or be updated) already. Look"
+    " for it in the portal (search by its name, phone or e-mail); write it by hand only if it is"
+    " missing or unchanged"
 )
 
 
