@@ -26,19 +26,30 @@ descent at the last node it found: page ``i`` is filtered by a whole array, and 
 mean nothing. So a chain ends at its first short page, and every later page of that batch is
 discarded. A failed page is treated the same way: the chain resumes after the last row of
 the last good page.
+
+Output order and memory: rows come out in ascending ID order, chain after chain. Chains
+after the first read ahead of their turn; each holds at most ``buffer_rows`` rows in memory
+(:class:`ChainBuffer`) and spools the rest to an anonymous temp file, so memory stays flat
+whatever the table size and ``parallel``. Duplicates are ruled out by checking that IDs
+strictly ascend (no set of every ID seen).
+
+Reads that fail transiently (an answer lost, a limit, a ``500`` with or without a code)
+are tried again with backoff; auth, scope and argument errors end the read at once.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from crest.batch import MAX_BATCH, BatchResult, Command, command_string
 from crest.errors import (
@@ -56,7 +67,9 @@ if TYPE_CHECKING:
     from crest.client import Client
 
 __all__ = [
+    "BUFFER_ROWS",
     "PAGE",
+    "ChainBuffer",
     "ListConsistencyError",
     "ListShape",
     "ManyResults",
@@ -106,6 +119,17 @@ def _unknown_outcome(exc: CrestError) -> bool:
 def _not_run(exc: ApiError) -> bool:
     """Limit errors are given before a call runs, so re-sending cannot apply anything twice."""
     return isinstance(exc, QueryLimitExceededError | OperationTimeLimitError)
+
+
+def _read_again(exc: CrestError) -> bool:
+    """A read worth repeating: lost answers, limits, and any 5xx (with a code or not).
+
+    A read changes nothing, so a ``500 INTERNAL_SERVER_ERROR`` (the portal's transient
+    fault) is simply tried again after a pause; auth, scope and argument errors are not.
+    """
+    return (
+        _unknown_outcome(exc) or isinstance(exc, ServerError) or (isinstance(exc, ApiError) and _not_run(exc))
+    )
 
 
 # --- call_many -----------------------------------------------------------------------------------
@@ -248,15 +272,27 @@ def call_many(
         if progress is not None and report:
             progress(done, total)
 
+    width = max(1, min(parallel, len(groups)))
+    queue = deque(groups)
+
+    def submit() -> Future[dict[int, Any]]:
+        g = queue.popleft()
+        fut = pool.submit(_run_chunk, sender, lim, method, params_list, g, repeatable, on_send, rounds)
+        futures[fut] = g
+        return fut
+
     try:
-        for g in groups:
-            fut = pool.submit(_run_chunk, sender, lim, method, params_list, g, repeatable, on_send, rounds)
-            futures[fut] = g
+        # A window of ``parallel`` batches, refilled as answers are handled: when a callback
+        # stops the run, at most the batches already in flight are sent, never the queue.
+        for _ in range(width):
+            submit()
         remaining = set(futures)
         while remaining:
             finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
             for fut in finished:
                 deliver(fut)
+                if queue:
+                    remaining.add(submit())
     except BaseException:
         # Stop sending; let the batches in flight finish so their outcome is known, not lost.
         for fut in futures:
@@ -313,6 +349,59 @@ def list_shape(method: str) -> ListShape:
     return _SHAPES.get(method.lower(), ListShape(None, "ID", "ID"))
 
 
+#: Rows one chain may hold in memory while it waits for its turn (one full answer).
+BUFFER_ROWS = PAGE * MAX_BATCH
+
+
+class ChainBuffer:
+    """Rows a chain read ahead of its turn: in memory up to ``limit``, then in a temp file.
+
+    Chains run in parallel but their rows go out in ID order, so every chain after the first
+    reads ahead. Without a bound that is most of the table in memory; here a chain holds at
+    most ``limit`` rows and spools the rest to disk (JSON lines, in order). Once it spools,
+    every later row goes to the file too until it is drained, so order is kept.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._rows: deque[Any] = deque()
+        self._spool: IO[str] | None = None
+        self.spooled = 0  # rows written to the spool, ever
+
+    @property
+    def held(self) -> int:
+        """Rows in memory now."""
+        return len(self._rows)
+
+    def put(self, rows: list[Any]) -> None:
+        if self._spool is None and self.held + len(rows) <= self.limit:
+            self._rows.extend(rows)
+            return
+        if self._spool is None:
+            self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed by drain/close
+        for row in rows:
+            self._spool.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.spooled += len(rows)
+
+    def drain(self) -> Iterator[Any]:
+        """Every row held, in order: memory first, then the spool (read back line by line)."""
+        while self._rows:
+            yield self._rows.popleft()
+        if self._spool is not None:
+            spool, self._spool = self._spool, None
+            try:
+                spool.seek(0)
+                for line in spool:
+                    yield json.loads(line)
+            finally:
+                spool.close()
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+
 @dataclass
 class _Chain:
     index: int
@@ -320,7 +409,7 @@ class _Chain:
     hi: int  # ... and ID < hi
     done: bool = False
     failures: int = 0
-    buffer: deque[Any] = field(default_factory=deque)
+    buffer: ChainBuffer = field(default_factory=lambda: ChainBuffer(BUFFER_ROWS))
 
 
 class _Lister:
@@ -357,8 +446,17 @@ class _Lister:
             "order": {self.shape.param_id: direction},
             "start": -1,
         }
-        self._count()
-        rows = self.shape.rows(self.client.request(self.method, params).result)
+        failures = 0
+        while True:
+            self._count()
+            try:
+                rows = self.shape.rows(self.client.request(self.method, params).result)
+                break
+            except CrestError as exc:
+                failures += 1
+                if not _read_again(exc) or failures > self.max_failures:
+                    raise
+                self._pause(exc, failures)
         ids = [i for i in (self.shape.id_of(r) for r in rows) if i is not None]
         if not ids:
             return None
@@ -399,7 +497,7 @@ class _Lister:
         if isinstance(outcome, CrestError):
             # A list read changes nothing, so after a lost answer the chain simply goes on
             # from its last known row. Anything else (auth, bad filter) is the caller's.
-            if not (_unknown_outcome(outcome) or (isinstance(outcome, ApiError) and _not_run(outcome))):
+            if not _read_again(outcome):
                 raise outcome
             self._fail(chain, outcome)
             return []
@@ -408,7 +506,7 @@ class _Lister:
             key = f"p{i}"
             if key in outcome.errors:
                 err = outcome.errors[key]
-                if not _not_run(err):
+                if not _read_again(err):
                     raise err
                 self._fail(chain, err)
                 break  # later pages hang on this one's reference: discard them
@@ -430,8 +528,12 @@ class _Lister:
         chain.failures += 1
         if chain.failures > self.max_failures:
             raise exc
+        self._pause(exc, chain.failures)
+
+    def _pause(self, exc: CrestError, failures: int) -> None:
+        """Backoff before a read is tried again: the limiter's advice, else exponential."""
         wait_for = self.limiter.backoff(self.method, exc) if isinstance(exc, ApiError) else None
-        time.sleep(wait_for if wait_for is not None else min(5.0, 0.2 * 2**chain.failures))
+        time.sleep(wait_for if wait_for is not None else min(5.0, 0.2 * 2**failures))
 
 
 def list_all(
@@ -448,13 +550,19 @@ def list_all(
     progress: ProgressFn | None = None,
     stats: dict[str, Any] | None = None,
     max_failures: int = 6,
+    buffer_rows: int = BUFFER_ROWS,
 ) -> Iterator[Any]:
     """Every row of list ``method``, each exactly once, as a generator.
 
     Keyset chains in parallel when the order is by ID ascending (the default); rows come out
-    in ascending ID order either way. ``after`` resumes a keyset read after that ID.
+    in ascending ID order (the caller's order on the offset path). ``after`` resumes a keyset
+    read after that ID. Memory is bounded whatever ``parallel``: each chain holds at most
+    ``buffer_rows`` rows ahead of its turn and spools the rest to a temp file.
     ``progress(rows, estimate)`` is called as rows come (the estimate is the ID span, an upper
-    bound). ``stats``, when given, receives ``requests``, ``chains`` and ``mode``.
+    bound). ``stats``, when given, receives ``requests``, ``chains``, ``mode``, ``rows`` and,
+    for keyset reads, ``max_buffered`` (the most rows held in memory at once) and ``spooled``.
+    Reads that fail transiently (lost answers, limits, 5xx) are retried with backoff, up to
+    ``max_failures`` times in a row.
     """
     sender, lim = paced(client, limiter)
     base = dict(params or {})
@@ -478,13 +586,13 @@ def list_all(
     stats = stats if stats is not None else {}
     lister = _Lister(sender, lim, method, base, filt, shape, max_failures)
     if by_id:
-        yield from _keyset(lister, parallel, progress, stats)
+        yield from _keyset(lister, parallel, progress, stats, buffer_rows)
     else:
         yield from _offset(lister, order_, parallel, progress, stats)
 
 
 def _keyset(
-    lister: _Lister, parallel: int, progress: ProgressFn | None, stats: dict[str, Any]
+    lister: _Lister, parallel: int, progress: ProgressFn | None, stats: dict[str, Any], buffer_rows: int
 ) -> Iterator[Any]:
     stats.update(mode="keyset", chains=0, requests=0)
     lo = lister.edge("ASC")
@@ -496,9 +604,9 @@ def _keyset(
     span = hi - lo
     k = max(1, min(parallel, math.ceil(span / (PAGE * MAX_BATCH))))
     bounds = [lo + span * j // k for j in range(k + 1)]
-    chains = [_Chain(j, bounds[j] - 1, bounds[j + 1]) for j in range(k)]
-    stats["chains"] = k
-    seen: set[int] = set()
+    chains = [_Chain(j, bounds[j] - 1, bounds[j + 1], buffer=ChainBuffer(buffer_rows)) for j in range(k)]
+    stats.update(chains=k, max_buffered=0, spooled=0)
+    previous: int | None = None  # IDs go out strictly ascending: a repeat cannot pass unseen
     emitted = 0
     current = 0  # rows of chain ``current`` go out as they come; later chains wait in buffers
     pool = ThreadPoolExecutor(max_workers=k, thread_name_prefix="crest-list")
@@ -512,17 +620,20 @@ def _keyset(
                 for fut in finished:
                     chain = running.pop(fut)
                     outcome, pages = fut.result()
-                    chain.buffer.extend(lister.absorb(chain, outcome, pages))
+                    chain.buffer.put(lister.absorb(chain, outcome, pages))
+                    held = sum(c.buffer.held for c in chains)
+                    stats["max_buffered"] = max(stats["max_buffered"], held)
+                    stats["spooled"] = sum(c.buffer.spooled for c in chains)
                     if not chain.done:
                         running[pool.submit(lister.step, chain)] = chain
             while current < k:
                 chain = chains[current]
-                while chain.buffer:
-                    row = chain.buffer.popleft()
+                for row in chain.buffer.drain():
                     rid = lister.shape.id_of(row)
-                    if rid in seen:  # impossible by construction; never let it through
-                        raise ListConsistencyError(f"{lister.method}: ID {rid} came twice")
-                    seen.add(rid)  # type: ignore[arg-type]
+                    if rid is None or (previous is not None and rid <= previous):
+                        # Impossible by construction (chains own disjoint ranges); never let it through.
+                        raise ListConsistencyError(f"{lister.method}: ID {rid} came out of order or twice")
+                    previous = rid
                     emitted += 1
                     yield row
                 if progress is not None:
@@ -535,6 +646,8 @@ def _keyset(
         for fut in running:
             fut.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+        for chain in chains:
+            chain.buffer.close()
         stats["requests"] = lister.requests
         stats["rows"] = emitted
 
@@ -577,30 +690,34 @@ def _offset(
             try:
                 answer = lister.client._send("batch", {"halt": 0, "cmd": cmd}, repeatable=False).result
             except CrestError as exc:
-                if not _unknown_outcome(exc):
+                if not _read_again(exc):
                     raise
                 failures += 1
                 if failures > lister.max_failures:
                     raise
+                lister._pause(exc, failures)
                 continue
             part = BatchResult()
             part.absorb(answer if isinstance(answer, Mapping) else {})
             lister.limiter.observe_batch(dict.fromkeys(cmd, lister.method), part.times)
             again = []
+            pause: CrestError | None = None
             for s in todo:
                 key = f"s{s}"
                 if key in part.errors:
                     err = part.errors[key]
-                    if not _not_run(err):
+                    if not _read_again(err):
                         raise err
                     failures += 1
                     if failures > lister.max_failures:
                         raise err
-                    time.sleep(lister.limiter.backoff(lister.method, err) or 0.0)
                     again.append(s)
+                    pause = err
                 else:
                     got[s] = lister.shape.rows(part.results.get(key))
             todo = again
+            if pause is not None:
+                lister._pause(pause, failures)
         return got
 
     with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="crest-list") as pool:

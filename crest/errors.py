@@ -7,6 +7,7 @@ Everything the toolkit raises on purpose derives from :class:`CrestError`::
     ├── FormError                   a form body or field name over the size/field/depth/name-length
     │                               limits, or malformed (not UTF-8, NUL): a 400 on every endpoint
     ├── EncodingError               text that C_REST_CURRENT_ENCODING cannot convert (never "?")
+    ├── SheetError                  a spreadsheet that cannot be imported as it is (unknown columns, unreadable)
     ├── StoreError                  the installation store cannot be read, written or locked
     │   └── NotInstalledError       no installation for this portal (CRest's ``no_install_app``)
     ├── TransportError              no usable HTTP answer came back
@@ -82,6 +83,7 @@ __all__ = [
     "ProtocolError",
     "QueryLimitExceededError",
     "ServerError",
+    "SheetError",
     "StoreError",
     "TransportError",
     "UnknownOutcomeError",
@@ -138,6 +140,12 @@ class FormError(CrestError, ValueError):
     """A form body :func:`crest.forms.decode` refuses; the only exception it raises on any input."""
 
     code = "form_error"
+
+
+class SheetError(CrestError, ValueError):
+    """A spreadsheet that cannot be imported as it is; nothing was sent for it."""
+
+    code = "sheet_error"
 
 
 class EncodingError(CrestError, ValueError):

@@ -137,10 +137,12 @@ def test_import_unknown_outcome_is_reported_not_resent(
     p.fault("batch", kind="drop", count=1)
     result = import_rows(client, "contact", src, parallel=1)
     assert result.unknown == 50 and result.created == 150
-    report = read_csv(tmp_path / "people.csv.failed.csv")
+    assert not (tmp_path / "people.csv.failed.csv").exists()  # nothing certainly failed
+    report = read_csv(tmp_path / "people.csv.unknown.csv")  # their own report, with what to check
     assert len(report) == 50 and {r["outcome"] for r in report} == {"unknown_outcome"}
+    assert all("may exist" in r["check"] for r in report)
     p.clear_requests()
-    rerun = import_rows(client, "contact", src)
+    rerun = import_rows(client, "contact", src, retry_failed=True)
     assert rerun.unknown == 50 and p.count("batch") == 0  # still reported, never re-sent
     assert len(imported(client)) == 200  # the dropped batch did run, once
 
@@ -173,8 +175,10 @@ def test_cli_with_the_portal_gone_ends_with_one_clear_line(command: str, tmp_pat
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
-    if command == "export":
-        assert "ConnectError" in result.output and "run the same command again" in result.output
-    else:  # the row is not lost: it is in the report, to be sent again
-        assert "failed 1" in result.output
-        assert read_csv(tmp_path / "people.csv.failed.csv")[0]["outcome"] == "error"
+    assert "ConnectError" in result.output and "run the same command again" in result.output
+    assert result.output.count("\n") == 1  # one line, at once
+    if command == "import":  # nothing was sent, nothing is marked: a re-run sends the row
+        assert not (tmp_path / "people.csv.failed.csv").exists()
+        with running_portal(PortalConfig(limits=False, cost=None)) as back:
+            again = CliRunner().invoke(main, [*args, "--webhook", back.webhook_url, "--quiet"])
+            assert again.exit_code == 0 and "created 1" in again.output

@@ -52,7 +52,16 @@ def test_a_changed_value_is_reported_as_a_difference(
     rows = list(csv.DictReader(DATA.open(encoding="utf-8")))
     with exported.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(
-            fh, fieldnames=["TITLE", "COMPANY_TYPE", "INDUSTRY", "EMPLOYEES", "COMMENTS", "PHONE", "EMAIL"]
+            fh,
+            fieldnames=[
+                "TITLE",
+                "COMPANY_TYPE",
+                "INDUSTRY",
+                "EMPLOYEES",
+                "COMMENTS",
+                "PHONE_WORK",
+                "EMAIL_WORK",
+            ],
         )
         writer.writeheader()
         for row in rows:
@@ -63,8 +72,8 @@ def test_a_changed_value_is_reported_as_a_difference(
                     "INDUSTRY": row["INDUSTRY"],
                     "EMPLOYEES": "EMPLOYEES_1" if row["TITLE"] == "Contoso Ltd" else row["EMPLOYEES"],
                     "COMMENTS": row["COMMENTS"],
-                    "PHONE": row["PHONE_WORK"],
-                    "EMAIL": row["EMAIL_WORK"],
+                    "PHONE_WORK": row["PHONE_WORK"],
+                    "EMAIL_WORK": row["EMAIL_WORK"],
                 }
             )
     assert counterparties.compare(DATA, exported) == [
