@@ -8,8 +8,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SYSPKG_STAMP := /var/tmp/b24-crest-syspkgs.ok
 # Browser tests drive Debian's Chromium; checkserver tests put a real nginx in front of the app;
-# the form-encoding tests compare against real PHP.
-SYSPKGS := chromium chromium-driver php-cli nginx-light
+# the form-encoding tests compare against real PHP; the PostgreSQL tests start their own cluster.
+SYSPKGS := chromium chromium-driver php-cli nginx-light postgresql
 
 .PHONY: demo test lint typecheck unit bench sysdeps venv clean
 

@@ -31,35 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crest.migrations.sqlite import upgrade_sqlite
+from crest.migrations.steps import SQLITE_INBOX
 from crest.stores.sqlite import create_private_file
 
 __all__ = ["FailedEvent", "Inbox", "InboxItem", "RetryPolicy", "inbox_path"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS crest_inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    body_hash TEXT NOT NULL UNIQUE,
-    body BLOB NOT NULL,
-    content_type TEXT NOT NULL,
-    event TEXT NOT NULL,
-    member_id TEXT NOT NULL,
-    source TEXT NOT NULL DEFAULT 'online',
-    state TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    due_at REAL NOT NULL,
-    lease_owner TEXT,
-    lease_until REAL,
-    last_error TEXT,
-    received_at REAL NOT NULL,
-    done_at REAL
-);
-CREATE INDEX IF NOT EXISTS crest_inbox_due ON crest_inbox (state, due_at);
-CREATE TABLE IF NOT EXISTS crest_offline_process (
-    member_id TEXT PRIMARY KEY,
-    process_id TEXT NOT NULL,
-    started_at REAL NOT NULL
-);
-"""
 
 # As in crest.stores.open_store: two letters at least, so "C:\\x" is a path, not a scheme.
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]+):(.*)\Z", re.DOTALL)
@@ -167,7 +143,7 @@ class Inbox:
             # WAL lets the HTTP handler commit while a worker reads; it is a property of the
             # file, so setting it here is harmless when the SQLite store already did.
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            upgrade_sqlite(db, "inbox", SQLITE_INBOX)  # schema steps: crest.migrations.steps
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,118 @@
+"""The schema steps, per database kind and component. Append new steps; never edit old ones.
+
+Step 1 of each SQLite component uses ``IF NOT EXISTS``: files made before the version table
+existed already hold those tables, and adopting them must not fail.
+"""
+
+from __future__ import annotations
+
+from crest.migrations import Migration, check_plan
+
+__all__ = ["POSTGRES_INBOX", "POSTGRES_STORE", "SQLITE_INBOX", "SQLITE_STORE"]
+
+SQLITE_STORE: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "installations: one JSON record per portal",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS installations (
+                member_id  TEXT PRIMARY KEY,
+                data       TEXT NOT NULL,   -- Installation.to_dict() as JSON
+                updated_at REAL NOT NULL    -- Unix seconds of the last save
+            )
+            """,
+        ),
+    ),
+)
+
+SQLITE_INBOX: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "event inbox and offline-recovery bookkeeping",
+        (
+            """
+            CREATE TABLE IF NOT EXISTS crest_inbox (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                body_hash TEXT NOT NULL UNIQUE,
+                body BLOB NOT NULL,
+                content_type TEXT NOT NULL,
+                event TEXT NOT NULL,
+                member_id TEXT NOT NULL,
+                source TEXT NOT NULL DEFAULT 'online',
+                state TEXT NOT NULL DEFAULT 'pending',
+                attempts INTEGER NOT NULL DEFAULT 0,
+                due_at REAL NOT NULL,
+                lease_owner TEXT,
+                lease_until REAL,
+                last_error TEXT,
+                received_at REAL NOT NULL,
+                done_at REAL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS crest_inbox_due ON crest_inbox (state, due_at)",
+            """
+            CREATE TABLE IF NOT EXISTS crest_offline_process (
+                member_id TEXT PRIMARY KEY,
+                process_id TEXT NOT NULL,
+                started_at REAL NOT NULL
+            )
+            """,
+        ),
+    ),
+)
+
+POSTGRES_STORE: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "installations: one JSON record per portal",
+        (
+            """
+            CREATE TABLE crest_installations (
+                member_id  text PRIMARY KEY,
+                data       jsonb NOT NULL,             -- Installation.to_dict()
+                updated_at double precision NOT NULL   -- Unix seconds of the last save
+            )
+            """,
+        ),
+    ),
+)
+
+POSTGRES_INBOX: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "event inbox and offline-recovery bookkeeping",
+        (
+            """
+            CREATE TABLE crest_inbox (
+                id bigserial PRIMARY KEY,
+                body_hash text NOT NULL UNIQUE,        -- SHA-256 of the raw body: de-duplication
+                body bytea NOT NULL,
+                content_type text NOT NULL,
+                event text NOT NULL,
+                member_id text NOT NULL,
+                source text NOT NULL DEFAULT 'online',
+                state text NOT NULL DEFAULT 'pending',
+                attempts integer NOT NULL DEFAULT 0,
+                due_at double precision NOT NULL,
+                lease_owner text,
+                lease_until double precision,
+                last_error text,
+                received_at double precision NOT NULL,
+                done_at double precision
+            )
+            """,
+            "CREATE INDEX crest_inbox_due ON crest_inbox (state, due_at)",
+            """
+            CREATE TABLE crest_offline_process (
+                member_id text PRIMARY KEY,
+                process_id text NOT NULL,
+                started_at double precision NOT NULL
+            )
+            """,
+        ),
+    ),
+)
+
+for _plan in (SQLITE_STORE, SQLITE_INBOX, POSTGRES_STORE, POSTGRES_INBOX):
+    check_plan(_plan)

@@ -1,0 +1,105 @@
+"""The PostgreSQL store: the shared store contract, plus what is particular to a server database."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+
+import psycopg
+import pytest
+
+from crest.errors import StoreError
+from crest.stores import open_store
+from crest.stores.contract import MEMBER_A, MEMBER_B, StoreContract, StoreFactory, make_installation
+from crest.stores.postgres import PostgresStore, redact
+
+
+class TestPostgresStore(StoreContract):
+    # Separate processes share nothing but the database, as separate hosts would.
+    cross_process = True
+    file_based = False
+    # It keeps no files: nothing for the file-mode check to look at.
+    test_files_are_private = None  # type: ignore[assignment]
+
+    @pytest.fixture
+    def store_factory(self, postgres_url: str) -> StoreFactory:
+        return functools.partial(PostgresStore, postgres_url)
+
+
+def test_open_store_reads_both_url_schemes(postgres_url: str) -> None:
+    for url in (postgres_url, postgres_url.replace("postgresql://", "postgres://", 1)):
+        store = open_store(url)
+        assert isinstance(store, PostgresStore)
+        store.save(make_installation(MEMBER_A, 1))
+        assert store.find() == make_installation(MEMBER_A, 1)
+        store.close()
+
+
+def test_password_never_shows(postgres_url: str) -> None:
+    url = "postgresql://crest:s3cret-pw@127.0.0.1:1/crest?password=other-secret"
+    assert "s3cret" not in redact(url) and "other-secret" not in redact(url)
+    assert "s3cret" not in repr(PostgresStore(url))
+
+
+def test_unreachable_server_is_a_clear_store_error() -> None:
+    # A closed loopback port: nothing listens there.
+    store = PostgresStore("postgresql://crest:s3cret-pw@127.0.0.1:1/crest")
+    with pytest.raises(StoreError) as caught:
+        store.find(MEMBER_A)
+    assert "cannot connect" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_saves_inside_the_lock_commit_at_unlock(postgres_url: str) -> None:
+    # A renewal's re-read and save are one transaction under the advisory lock.
+    store, other = PostgresStore(postgres_url), PostgresStore(postgres_url)
+    store.save(make_installation(MEMBER_A, 1))
+    with store.lock(MEMBER_A, timeout=5):
+        store.save(make_installation(MEMBER_A, 2))
+        assert store.find(MEMBER_A) == make_installation(MEMBER_A, 2)
+        seen: list[object] = []
+        reader = threading.Thread(target=lambda: seen.append(other.find(MEMBER_A)))
+        reader.start()
+        reader.join(10)
+        assert seen == [make_installation(MEMBER_A, 1)]  # not committed yet
+    assert other.find(MEMBER_A) == make_installation(MEMBER_A, 2)
+
+
+def test_locks_of_two_portals_do_not_block_each_other(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    with store.lock(MEMBER_A, timeout=5):
+        got: list[float] = []
+
+        def take_b() -> None:
+            started = time.monotonic()
+            with PostgresStore(postgres_url).lock(MEMBER_B, timeout=2):
+                got.append(time.monotonic() - started)
+
+        thread = threading.Thread(target=take_b)
+        thread.start()
+        thread.join(10)
+        assert got and got[0] < 1.5
+
+
+def test_the_lock_is_a_server_advisory_lock(postgres_url: str) -> None:
+    # Another host (a plain connection) sees the lock in pg_locks while it is held.
+    store = PostgresStore(postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as watcher:
+        query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        with store.lock(MEMBER_A, timeout=5):
+            assert watcher.execute(query).fetchone() == (1,)
+        assert watcher.execute(query).fetchone() == (0,)
+
+
+def test_server_restart_of_a_connection_is_survived(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    store.save(make_installation(MEMBER_A, 1))
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        # Ends every other session of this database, as a failover or restart would.
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    time.sleep(0.2)
+    assert store.find(MEMBER_A) == make_installation(MEMBER_A, 1)
