@@ -24,6 +24,7 @@ import os
 import re
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -341,3 +342,9 @@ class Inbox:
                 "DELETE FROM crest_offline_process WHERE member_id = ? AND process_id = ?",
                 (member_id, process_id),
             )
+
+    # --- waiting -----------------------------------------------------------------------------
+
+    def wait_for_event(self, timeout: float, stop: threading.Event) -> None:
+        """An idle worker's pause: SQLite has no wake-up signal, so this waits out the poll."""
+        stop.wait(timeout)

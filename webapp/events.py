@@ -41,7 +41,7 @@ from crest.events import (
     parse_body,
     verify_token,
 )
-from crest.inbox import Inbox, inbox_path
+from crest.inboxes import EventInbox, open_inbox
 from crest.installation import Installation, is_member_id
 from crest.worker import Bindings, OfflineRecovery, Worker, keep_chains_alive
 from webapp.extension import CrestState, state
@@ -78,7 +78,7 @@ _NOT_QUEUED = frozenset({"ONAPPINSTALL", "ONAPPUNINSTALL"})
 class EventsState:
     """What this module keeps in ``app.extensions["crest_events"]``."""
 
-    inbox: Inbox
+    inbox: EventInbox
     router: EventRouter
     events: tuple[str, ...]
     outgoing_tokens: tuple[str, ...]
@@ -149,7 +149,7 @@ def build_state(
 ) -> EventsState:
     """The inbox, router and worker for one store; shared by the app and ``crest worker``."""
     st = EventsState(
-        inbox=Inbox(inbox or inbox_path(crest.settings.store)),
+        inbox=open_inbox(inbox, crest.settings.store),
         router=event_router or EventRouter(),
         events=tuple(name.upper() for name in _names(events)),
         outgoing_tokens=_names(outgoing_tokens),
@@ -248,7 +248,7 @@ def receive() -> Any:
         return _answer(200)  # the install path handles installs; a copy here changes nothing
     try:
         stored = st.inbox.enqueue(raw, event=event.name, member_id=event.member_id, content_type=content_type)
-    except sqlite3.Error:
+    except (sqlite3.Error, StoreError):  # StoreError: the PostgreSQL inbox
         # No ack without a commit: a 5xx tells the portal (and our monitoring) it was lost.
         log.exception("inbox write failed for %s", event.name)
         return _answer(503, "unavailable", "the event could not be stored")
