@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import subprocess
+import sys
 import threading
 import time
 
@@ -103,3 +105,25 @@ def test_server_restart_of_a_connection_is_survived(postgres_url: str) -> None:
         )
     time.sleep(0.2)
     assert store.find(MEMBER_A) == make_installation(MEMBER_A, 1)
+
+
+def test_crest_imports_without_psycopg() -> None:
+    # psycopg is the optional `postgres` extra: only using a postgresql:// store needs it.
+    script = (
+        "import sys\n"
+        "sys.modules['psycopg'] = None  # as if not installed\n"
+        "import crest, crest.stores, crest.inboxes, crest.cli_db, crest.worker\n"
+        "from crest.errors import StoreError\n"
+        "from crest.stores import open_store\n"
+        "store = open_store('postgresql://u@127.0.0.1:1/x')\n"
+        "try:\n"
+        "    store.find()\n"
+        "except StoreError as exc:\n"
+        "    print('refused:', exc, exc.hint)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "a postgresql:// store needs psycopg 3" in done.stdout
+    assert "b24-crest[postgres]" in done.stdout
