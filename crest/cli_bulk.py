@@ -404,7 +404,14 @@ def _write_report(
 # --- click commands ------------------------------------------------------------------------------
 
 
-def _client(webhook: str | None, ca_bundle: str | None, plan: str, speed: float, share: float) -> Client:
+def _client(
+    webhook: str | None,
+    ca_bundle: str | None,
+    plan: str,
+    speed: float,
+    share: float,
+    limiter: str | None = None,
+) -> Client:
     from crest.client import Client
     from crest.limits import Limiter
 
@@ -414,7 +421,13 @@ def _client(webhook: str | None, ca_bundle: str | None, plan: str, speed: float,
         from crest.settings import Settings
 
         client = Client.from_settings(Settings.load(), **({"ca_bundle": ca_bundle} if ca_bundle else {}))
-    client.limiter = Limiter.shared(client.auth.endpoint(), plan, speed=speed, share=share)
+    if limiter:
+        # One bucket for every host using this database: the whole plan, no --share needed.
+        from crest.limits_postgres import SharedLimiter
+
+        client.limiter = SharedLimiter.for_portal(limiter, client.auth.endpoint(), plan, speed=speed)
+    else:
+        client.limiter = Limiter.shared(client.auth.endpoint(), plan, speed=speed, share=share)
     return client
 
 
@@ -449,6 +462,12 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
             default=1.0,
             show_default=True,
             help="Fraction of the portal's limits this process may use (1/N for N processes).",
+        ),
+        click.option(
+            "--limiter",
+            envvar="CREST_LIMITER",
+            default=None,
+            help="postgresql://... : share one bucket per portal with every host using that database.",
         ),
         click.option("--restart", is_flag=True, help="Ignore a checkpoint and start over."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
@@ -507,6 +526,7 @@ def export_command(
     plan: str,
     speed: float,
     share: float,
+    limiter: str | None,
     restart: bool,
     quiet: bool,
 ) -> None:
@@ -516,7 +536,7 @@ def export_command(
     bar = _Progress(f"export {method}", enabled=not quiet)
     with (
         _interruptible(bar, "resume from the checkpoint"),
-        _client(webhook, ca_bundle, plan, speed, share) as client,
+        _client(webhook, ca_bundle, plan, speed, share, limiter) as client,
     ):
         result = export_rows(
             client,
@@ -553,6 +573,7 @@ def import_command(
     plan: str,
     speed: float,
     share: float,
+    limiter: str | None,
     restart: bool,
     quiet: bool,
 ) -> None:
@@ -560,7 +581,7 @@ def import_command(
     bar = _Progress(f"import {entity}", enabled=not quiet)
     with (
         _interruptible(bar, "continue (done rows are skipped)"),
-        _client(webhook, ca_bundle, plan, speed, share) as client,
+        _client(webhook, ca_bundle, plan, speed, share, limiter) as client,
     ):
         result = import_rows(
             client,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from crest.migrations import Migration, check_plan
 
-__all__ = ["POSTGRES_INBOX", "POSTGRES_STORE", "SQLITE_INBOX", "SQLITE_STORE"]
+__all__ = ["POSTGRES_INBOX", "POSTGRES_LIMITER", "POSTGRES_STORE", "SQLITE_INBOX", "SQLITE_STORE"]
 
 SQLITE_STORE: tuple[Migration, ...] = (
     Migration(
@@ -114,5 +114,40 @@ POSTGRES_INBOX: tuple[Migration, ...] = (
     ),
 )
 
-for _plan in (SQLITE_STORE, SQLITE_INBOX, POSTGRES_STORE, POSTGRES_INBOX):
+POSTGRES_LIMITER: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "one leaky bucket and one operating-time budget per portal, shared by every host",
+        (
+            """
+            CREATE TABLE crest_rate_bucket (
+                portal     text PRIMARY KEY,            -- the portal's host, lower case
+                level      double precision NOT NULL,   -- reserved slots, drained at the plan's rate
+                updated_at double precision NOT NULL    -- server time (Unix s) of the last change
+            )
+            """,
+            """
+            CREATE TABLE crest_operating_use (
+                portal  text NOT NULL,
+                method  text NOT NULL,
+                at      double precision NOT NULL,      -- server time the answer was seen
+                seconds double precision NOT NULL       -- the answer's time.processing
+            )
+            """,
+            "CREATE INDEX crest_operating_use_window ON crest_operating_use (portal, method, at)",
+            """
+            CREATE TABLE crest_operating_state (
+                portal          text NOT NULL,
+                method          text NOT NULL,
+                server_used     double precision NOT NULL DEFAULT 0,  -- time.operating
+                server_reset_at double precision NOT NULL DEFAULT 0,  -- time.operating_reset_at
+                paused_until    double precision NOT NULL DEFAULT 0,  -- after a 429
+                PRIMARY KEY (portal, method)
+            )
+            """,
+        ),
+    ),
+)
+
+for _plan in (SQLITE_STORE, SQLITE_INBOX, POSTGRES_STORE, POSTGRES_INBOX, POSTGRES_LIMITER):
     check_plan(_plan)
