@@ -2,7 +2,7 @@
 
 Stores and inboxes upgrade their own schema on first use, so ``upgrade`` is never required;
 it is there to migrate once, on purpose, before new code rolls out to many hosts (and to see
-that it worked). Both commands read the store and inbox from the settings (``--store`` and
+that it worked). A PostgreSQL store's database also gets the shared limiter's tables. Both commands read the store and inbox from the settings (``--store`` and
 ``--inbox`` override them). JSON and memory stores keep no schema and are reported as such.
 """
 
@@ -19,7 +19,13 @@ import click
 
 from crest.errors import CrestError
 from crest.migrations import Migration
-from crest.migrations.steps import POSTGRES_INBOX, POSTGRES_STORE, SQLITE_INBOX, SQLITE_STORE
+from crest.migrations.steps import (
+    POSTGRES_INBOX,
+    POSTGRES_LIMITER,
+    POSTGRES_STORE,
+    SQLITE_INBOX,
+    SQLITE_STORE,
+)
 
 __all__ = ["Target", "db_group", "targets", "upgrade_target"]
 
@@ -46,6 +52,7 @@ class Target:
             ("inbox", "sqlite"): SQLITE_INBOX,
             ("store", "postgres"): POSTGRES_STORE,
             ("inbox", "postgres"): POSTGRES_INBOX,
+            ("limiter", "postgres"): POSTGRES_LIMITER,
         }
         return plans[(self.component, self.kind)]
 
@@ -63,6 +70,8 @@ def targets(store: str, inbox: str | None) -> tuple[list[Target], list[str]]:
     notes: list[str] = []
     if _is_postgres(store):
         found.append(Target("store", "postgres", store))
+        # The shared limiter (CREST_LIMITER) usually lives in the store's database too.
+        found.append(Target("limiter", "postgres", store))
     else:
         opened = open_store(store)  # only parses the setting: nothing is opened yet
         if isinstance(opened, SqliteStore):

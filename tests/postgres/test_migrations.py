@@ -153,10 +153,12 @@ def test_crest_db_upgrade_on_postgres_from_the_environment(postgres_url: str) ->
     runner = CliRunner()
     done = runner.invoke(main, ["db", "upgrade"], env={"CREST_STORE": postgres_url})
     assert done.exit_code == 0, done.output
-    assert done.output.count("upgraded from 0") == 2
-    assert "store: PostgreSQL" in done.output and "inbox: PostgreSQL" in done.output
+    assert done.output.count("upgraded from 0") == 3
+    for component in ("store", "inbox", "limiter"):
+        assert f"{component}: PostgreSQL" in done.output
+    assert "secret" not in done.output
     status = runner.invoke(main, ["db", "status"], env={"CREST_STORE": postgres_url})
-    assert status.exit_code == 0 and status.output.count("(up to date)") == 2
+    assert status.exit_code == 0 and status.output.count("(up to date)") == 3
     # The schema is the one the store and the inbox use.
     PostgresStore(postgres_url).save(make_installation())
     assert PostgresInbox(postgres_url).counts()["pending"] == 0
