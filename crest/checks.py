@@ -330,7 +330,9 @@ def check_store(settings: Settings, *, cross_process: bool = True) -> list[Check
         store = _open(settings)
     except CrestError as exc:
         return [_fail(name, f"store setting {settings.store!r} is unusable: {exc.description}", fix_perm)]
-    if not _store_paths(store):
+    # A database server's store (postgresql://) keeps no files here but is shared all the same.
+    server = getattr(store, "url", None) if not _store_paths(store) else None
+    if not _store_paths(store) and not isinstance(server, str):
         return [
             _warn(
                 name,
@@ -347,8 +349,8 @@ def check_store(settings: Settings, *, cross_process: bool = True) -> list[Check
         refresh_token="probe",  # noqa: S106
         expires=None,
     )
-    where = str(_store_paths(store)[0])
-    blocked = _folder_problem(_store_paths(store)[0].parent)
+    where = repr(store) if server else str(_store_paths(store)[0])  # repr hides a password
+    blocked = None if server else _folder_problem(_store_paths(store)[0].parent)
     if blocked:
         _close(store)
         return [_fail(name, f"{where}: {blocked}", fix_perm)]

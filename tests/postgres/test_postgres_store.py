@@ -127,3 +127,14 @@ def test_crest_imports_without_psycopg() -> None:
     assert done.returncode == 0, done.stderr
     assert "a postgresql:// store needs psycopg 3" in done.stdout
     assert "b24-crest[postgres]" in done.stdout
+
+
+def test_checkserver_probes_a_postgres_store(postgres_url: str) -> None:
+    from crest.checks import check_store
+    from crest.settings import Settings
+
+    url = postgres_url.replace("postgresql://postgres@", "postgresql://postgres:pw-s3cret@", 1)
+    checks = check_store(Settings.load(None, env={}, store=url))
+    assert [(c.check, c.status) for c in checks] == [("store", "ok"), ("store lock", "ok")], checks
+    assert all("pw-s3cret" not in c.detail for c in checks)
+    assert PostgresStore(postgres_url).all_installations() == []  # the probe was removed
