@@ -19,7 +19,8 @@ per portal lock. A hash collision between two portals only makes them share a lo
 
 Connections. One autocommit connection per thread (re-opened in a forked child, whose
 inherited sockets are pointed at ``/dev/null`` first so that closing them there never ends
-the parent's sessions), plus one per portal lock in use.
+the parent's sessions), plus one per lock being held; a released lock's connection waits,
+with at most three others, for the next lock of any portal.
 """
 
 from __future__ import annotations
@@ -53,6 +54,18 @@ _PASSWORD_PARAM = re.compile(r"(password=)[^&\s]*", re.IGNORECASE)
 
 _REGISTRY = LockRegistry()
 _OPEN: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+#: Idle lock connections per URL, reused by the next lock of any portal: a process serving
+#: thousands of portals must not keep a connection open for each one it ever renewed.
+class _IdleLockConnections:
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.by_url: dict[str, list[Any]] = {}
+
+
+_IDLE = _IdleLockConnections()
+_IDLE_MAX = 4
 
 
 def is_postgres_url(text: str) -> bool:
@@ -103,6 +116,8 @@ def _orphan_inherited_connections() -> None:
     finally:
         os.close(devnull)
     _OPEN.clear()
+    # Fresh, not cleared: another thread may have held the guard at the fork.
+    _IDLE.__init__()  # type: ignore[misc]
 
 
 os.register_at_fork(after_in_child=_orphan_inherited_connections)
@@ -129,14 +144,28 @@ class _AdvisoryLock:
         self._url = url
         self._key = _lock_key(member_id)
         self._connection: Any = None
-        self._pid = 0
+
+    def _take_connection(self) -> Any:
+        with _IDLE.guard:
+            idle = _IDLE.by_url.get(self._url, [])
+            while idle:
+                connection = idle.pop()
+                if not connection.closed:
+                    return connection
+        return connect(self._url, autocommit=False)
+
+    def _give_back(self, connection: Any) -> None:
+        with _IDLE.guard:
+            idle = _IDLE.by_url.setdefault(self._url, [])
+            if len(idle) < _IDLE_MAX:
+                idle.append(connection)
+                return
+        with contextlib.suppress(Exception):
+            connection.close()
 
     def acquire(self, timeout: float) -> None:
         psycopg = _psycopg()
-        if self._connection is None or self._connection.closed or self._pid != os.getpid():
-            self._connection = connect(self._url, autocommit=False)
-            self._pid = os.getpid()
-        connection = self._connection
+        connection = self._take_connection()
         # lock_timeout = 0 would mean "wait forever": a zero timeout is one millisecond.
         milliseconds = max(1, int(timeout * 1000))
         try:
@@ -144,38 +173,38 @@ class _AdvisoryLock:
             connection.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, self._key))
         except psycopg.errors.LockNotAvailable:
             connection.rollback()
+            self._give_back(connection)
             raise StoreError(
                 f"timed out after {timeout:g} s waiting for the lock in {redact(self._url)}"
             ) from None
         except psycopg.Error as exc:
-            self._drop()
+            with contextlib.suppress(Exception):
+                connection.close()
             raise StoreError(f"cannot lock in {redact(self._url)}: {_first_line(exc)}") from None
+        self._connection = connection
         _HOLDING.transactions.append((self._url, connection))
 
     def release(self) -> None:
+        connection, self._connection = self._connection, None
         transactions = _HOLDING.transactions
-        if transactions and transactions[-1][1] is self._connection:
+        if transactions and transactions[-1][1] is connection:
             transactions.pop()
-        if self._connection is None:
+        if connection is None:
             return
         try:
             # Commit, not roll back: a renewal's save inside the lock must survive its unlock.
-            self._connection.commit()
+            connection.commit()
         except Exception:
             # A dead connection: the server has rolled back and released the lock already.
-            self._drop()
+            with contextlib.suppress(Exception):
+                connection.close()
             raise StoreError(
                 f"the lock's transaction in {redact(self._url)} was lost before commit"
             ) from None
+        self._give_back(connection)
 
     def forget(self) -> None:
         self._connection = None  # its socket was orphaned at fork; the child opens its own
-
-    def _drop(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.close()
 
 
 class PostgresStore:

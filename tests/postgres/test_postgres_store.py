@@ -138,3 +138,16 @@ def test_checkserver_probes_a_postgres_store(postgres_url: str) -> None:
     assert [(c.check, c.status) for c in checks] == [("store", "ok"), ("store lock", "ok")], checks
     assert all("pw-s3cret" not in c.detail for c in checks)
     assert PostgresStore(postgres_url).all_installations() == []  # the probe was removed
+
+
+def test_locks_of_many_portals_reuse_a_few_connections(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url)
+    for n in range(30):
+        with store.lock(f"{n:032x}", timeout=5):
+            store.save(make_installation(f"{n:032x}", n))
+    with psycopg.connect(postgres_url, autocommit=True) as watcher:
+        (count,) = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert count <= 1 + 4, count  # this thread's connection and the idle lock connections
+    assert len(store.all_installations()) == 30
