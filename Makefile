@@ -30,6 +30,7 @@ typecheck: venv
 
 bench: sysdeps venv
 	$(PY) -m bench.run
+	$(PY) -m bench.hosts --write
 
 sysdeps:
 	@missing=""; \
