@@ -60,6 +60,7 @@ CREST_CA_BUNDLE = ""
 #   "sqlite:var/crest.sqlite"  the default; a path relative to the working directory
 #   "json:var/settings.json"   CRest's settings.json format, readable by PHP CRest too
 #   "memory:"                  nothing kept; for tests
+#   "postgresql://user:pw@db/crest"  shared by many app hosts and workers (the postgres extra)
 # Keep it outside any folder the web server serves.
 CREST_STORE = "sqlite:var/crest.sqlite"
 
@@ -100,7 +101,8 @@ CREST_OUTGOING_WEBHOOK_TOKENS = ()
 # "thread": the web process also runs the event handlers; "off": run `crest worker` separately.
 CREST_EVENTS_WORKER = "thread"
 
-# The event inbox database. Empty: next to the store.
+# The event inbox database (a SQLite path or a postgresql:// URL). Empty: next to the store,
+# or in the store's own database when the store is PostgreSQL.
 CREST_INBOX = ""
 
 # Accept http:// portal addresses in install deliveries. Only for the local test portal;
