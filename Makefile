@@ -8,8 +8,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SYSPKG_STAMP := /var/tmp/b24-crest-syspkgs.ok
 # Browser tests drive Debian's Chromium; checkserver tests put a real nginx in front of the app;
-# the form-encoding tests compare against real PHP; the b24jssdk interop tests run Node.
-SYSPKGS := chromium chromium-driver php-cli nginx-light nodejs npm
+# the form-encoding tests compare against real PHP; the b24jssdk interop tests run Node;
+# the PostgreSQL tests start their own cluster.
+SYSPKGS := chromium chromium-driver php-cli nginx-light nodejs npm postgresql
 # The official JavaScript SDK, pinned in tests/js/package-lock.json.
 JS_STAMP := tests/js/node_modules/.package-lock.json
 
@@ -44,6 +45,7 @@ typecheck: venv
 
 bench: sysdeps venv
 	$(PY) -m bench.run
+	$(PY) -m bench.hosts --write
 
 sysdeps:
 	@missing=""; \

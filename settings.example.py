@@ -60,6 +60,7 @@ CREST_CA_BUNDLE = ""
 #   "sqlite:var/crest.sqlite"  the default; a path relative to the working directory
 #   "json:var/settings.json"   CRest's settings.json format, readable by PHP CRest too
 #   "memory:"                  nothing kept; for tests
+#   "postgresql://user:pw@db/crest"  shared by many app hosts and workers (the postgres extra)
 # Keep it outside any folder the web server serves.
 CREST_STORE = "sqlite:var/crest.sqlite"
 
@@ -107,7 +108,8 @@ CREST_EVENTS_WORKER = "thread"
 # contacts, companies, deals and leads.
 CREST_EVENTS = ()
 
-# The event inbox database. Empty: next to the store.
+# The event inbox database (a SQLite path or a postgresql:// URL). Empty: next to the store,
+# or in the store's own database when the store is PostgreSQL.
 CREST_INBOX = ""
 
 # Seconds `crest worker` holds an event without renewing it (it renews while the handler runs):

@@ -374,7 +374,9 @@ def check_store(settings: Settings, *, cross_process: bool = True) -> list[Check
         store = _open(settings)
     except CrestError as exc:
         return [_fail(name, f"store setting {settings.store!r} is unusable: {exc.description}", fix_perm)]
-    if not _store_paths(store):
+    # A database server's store (postgresql://) keeps no files here but is shared all the same.
+    server = getattr(store, "url", None) if not _store_paths(store) else None
+    if not _store_paths(store) and not isinstance(server, str):
         return [
             _warn(
                 name,
@@ -383,9 +385,9 @@ def check_store(settings: Settings, *, cross_process: bool = True) -> list[Check
                 "use a file store: CREST_STORE=sqlite:/var/lib/myapp/crest.sqlite",
             )
         ]
-    data_path = _store_paths(store)[0]
-    where = str(data_path)
-    blocked = _folder_problem(data_path.parent)
+    data_path = None if server else _store_paths(store)[0]
+    where = repr(store) if data_path is None else str(data_path)  # repr hides a password
+    blocked = None if data_path is None else _folder_problem(data_path.parent)
     if blocked:
         _close(store)
         return [_fail(name, f"{where}: {blocked}", fix_perm)]
@@ -393,12 +395,13 @@ def check_store(settings: Settings, *, cross_process: bool = True) -> list[Check
     out: list[Check] = []
     try:
         store.all_installations()  # readable (and a new SQLite store gets its tables)
-        data_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _probe_folder(data_path.parent)
-        if data_path.exists() and not os.access(data_path, os.W_OK):
-            raise OSError(f"{data_path.name} is read-only for this user")
-        if isinstance(store, SqliteStore):
-            _sqlite_write_lock(data_path)
+        if data_path is not None:
+            data_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _probe_folder(data_path.parent)
+            if data_path.exists() and not os.access(data_path, os.W_OK):
+                raise OSError(f"{data_path.name} is read-only for this user")
+            if isinstance(store, SqliteStore):
+                _sqlite_write_lock(data_path)
         with store.lock(lock_key, timeout=5):
             if cross_process:
                 excluded = _other_process_locked_out(settings.store, lock_key)

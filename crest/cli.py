@@ -24,6 +24,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "events": "webapp.worker_cli:events_command",
     "static-app": "crest.cli_static:static_app_group",
     "checkserver": "crest.cli_checkserver:checkserver_command",
+    "db": "crest.cli_db:db_group",
 }
 
 

@@ -81,7 +81,14 @@ class _Progress:
 # --- click commands ------------------------------------------------------------------------------
 
 
-def _client(webhook: str | None, ca_bundle: str | None, plan: str, speed: float, share: float) -> Client:
+def _client(
+    webhook: str | None,
+    ca_bundle: str | None,
+    plan: str,
+    speed: float,
+    share: float,
+    limiter: str | None = None,
+) -> Client:
     from crest.client import Client
     from crest.limits import Limiter
 
@@ -91,7 +98,13 @@ def _client(webhook: str | None, ca_bundle: str | None, plan: str, speed: float,
         from crest.settings import Settings
 
         client = Client.from_settings(Settings.load(), **({"ca_bundle": ca_bundle} if ca_bundle else {}))
-    client.limiter = Limiter.shared(client.auth.endpoint(), plan, speed=speed, share=share)
+    if limiter:
+        # One bucket for every host using this database: the whole plan, no --share needed.
+        from crest.limits_postgres import SharedLimiter
+
+        client.limiter = SharedLimiter.for_portal(limiter, client.auth.endpoint(), plan, speed=speed)
+    else:
+        client.limiter = Limiter.shared(client.auth.endpoint(), plan, speed=speed, share=share)
     return client
 
 
@@ -126,6 +139,12 @@ def _common(fn: Callable[..., Any]) -> Callable[..., Any]:
             default=1.0,
             show_default=True,
             help="Fraction of the portal's limits this process may use (1/N for N processes).",
+        ),
+        click.option(
+            "--limiter",
+            envvar="CREST_LIMITER",
+            default=None,
+            help="postgresql://... : share one bucket per portal with every host using that database.",
         ),
         click.option("--restart", is_flag=True, help="Ignore a checkpoint and start over."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
@@ -209,6 +228,7 @@ def export_command(
     plan: str,
     speed: float,
     share: float,
+    limiter: str | None,
     restart: bool,
     quiet: bool,
 ) -> None:
@@ -222,7 +242,7 @@ def export_command(
     bar = _Progress(f"export {method}", enabled=not quiet)
     with (
         _interruptible(bar, "resume from the checkpoint"),
-        _client(webhook, ca_bundle, plan, speed, share) as client,
+        _client(webhook, ca_bundle, plan, speed, share, limiter) as client,
     ):
         result = export_rows(
             client,
@@ -304,6 +324,7 @@ def import_command(
     plan: str,
     speed: float,
     share: float,
+    limiter: str | None,
     restart: bool,
     quiet: bool,
 ) -> None:
@@ -322,7 +343,7 @@ def import_command(
     bar = _Progress(f"import {entity}", enabled=not quiet)
     with (
         _interruptible(bar, "continue (done rows are skipped)"),
-        _client(webhook, ca_bundle, plan, speed, share) as client,
+        _client(webhook, ca_bundle, plan, speed, share, limiter) as client,
     ):
         try:
             result = import_rows(

@@ -88,6 +88,7 @@ __all__ = [
     "TransportError",
     "UnknownOutcomeError",
     "api_error",
+    "is_systemic",
     "oauth_error",
 ]
 
@@ -396,3 +397,24 @@ def oauth_error(
     """Build the right :class:`OAuthError` for an OAuth server error body."""
     cls = _OAUTH_CLASSES.get(code.upper(), OAuthError)
     return cls(description, code=code, status=status, extra=extra)
+
+
+#: Failures that are not one request's: every other request would fail the same way, so a bulk
+#: run stops at the first of them instead of grinding through every row.
+_SYSTEMIC = (
+    AuthError,
+    AccessDeniedError,
+    PortalDeletedError,
+    ConnectError,
+    MethodNotFoundError,
+    LimitError,
+    OAuthError,
+    StoreError,
+    DomainChangedError,
+    ConfigError,
+)
+
+
+def is_systemic(exc: BaseException) -> bool:
+    """True for a failure that is the portal's or the credentials', not the row's."""
+    return isinstance(exc, _SYSTEMIC)

@@ -28,6 +28,7 @@ import os
 import re
 import sqlite3
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,43 +39,12 @@ from typing import Any
 from crest.errors import CrestError
 from crest.event_identity import change_key
 from crest.events import parse_body
+from crest.migrations.sqlite import upgrade_sqlite
+from crest.migrations.steps import SQLITE_INBOX
 from crest.stores.sqlite import create_private_file
 from crest.sync_points import SyncPoint, no_sync
 
 __all__ = ["FailedEvent", "Inbox", "InboxItem", "RetryPolicy", "inbox_path"]
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS crest_inbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    body_hash TEXT NOT NULL UNIQUE,
-    body BLOB NOT NULL,
-    content_type TEXT NOT NULL,
-    event TEXT NOT NULL,
-    member_id TEXT NOT NULL,
-    source TEXT NOT NULL DEFAULT 'online',
-    state TEXT NOT NULL DEFAULT 'pending',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    due_at REAL NOT NULL,
-    lease_owner TEXT,
-    lease_until REAL,
-    last_error TEXT,
-    received_at REAL NOT NULL,
-    done_at REAL,
-    change_key TEXT
-);
-CREATE INDEX IF NOT EXISTS crest_inbox_due ON crest_inbox (state, due_at);
-CREATE TABLE IF NOT EXISTS crest_offline_process (
-    member_id TEXT PRIMARY KEY,
-    process_id TEXT NOT NULL,
-    started_at REAL NOT NULL
-);
-"""
-
-#: Added after the first release: created here, after the column is known to exist.
-_CHANGE_INDEX = (
-    "CREATE INDEX IF NOT EXISTS crest_inbox_change_key ON crest_inbox (change_key)"
-    " WHERE change_key IS NOT NULL"
-)
 
 #: Stored bodies passed the receiver's limits already; these only guard against a corrupt row.
 _STORED_MAX, _STORED_DEPTH = 64 * 1024 * 1024, 64
@@ -129,8 +99,9 @@ class FailedEvent:
     due_at: float
 
 
-def _is_copy(db: sqlite3.Connection, key: str, source: str) -> bool:
-    """Whether a body with change ``key`` is another copy of a change the inbox holds already.
+def is_copy(states: list[tuple[str, str]], source: str) -> bool:
+    """Whether a body is another copy of a change the inbox holds already, given the
+    ``(state, source)`` of the stored events of that change.
 
     * An offline-queue copy is, whenever the change came in online (in any state): the queue
       holds the latest state of a record, which the online events of that second delivered.
@@ -141,16 +112,20 @@ def _is_copy(db: sqlite3.Connection, key: str, source: str) -> bool:
     that the handler did not see (Bitrix24 sends only the record's ID); running twice is
     safe for an idempotent handler, missing a change is not.
     """
-    states = [
-        (str(row[0]), str(row[1]))
-        for row in db.execute("SELECT state, source FROM crest_inbox WHERE change_key = ?", (key,))
-    ]
     if not states:
         return False
     return source == "offline" or any(state == PENDING for state, _ in states)
 
 
-def _change_key(body: bytes, content_type: str) -> str | None:
+def _is_copy(db: sqlite3.Connection, key: str, source: str) -> bool:
+    states = [
+        (str(row[0]), str(row[1]))
+        for row in db.execute("SELECT state, source FROM crest_inbox WHERE change_key = ?", (key,))
+    ]
+    return is_copy(states, source)
+
+
+def change_key_of(body: bytes, content_type: str) -> str | None:
     """The change's identity, or None for a body that does not parse (kept by its hash alone)."""
     try:
         event = parse_body(body, content_type, max_length=_STORED_MAX, max_depth=_STORED_DEPTH)
@@ -217,11 +192,7 @@ class Inbox:
             # WAL lets the HTTP handler commit while a worker reads; it is a property of the
             # file, so setting it here is harmless when the SQLite store already did.
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(crest_inbox)")}
-            if "change_key" not in columns:  # an inbox written by an older version
-                db.execute("ALTER TABLE crest_inbox ADD COLUMN change_key TEXT")
-            db.execute(_CHANGE_INDEX)
+            upgrade_sqlite(db, "inbox", SQLITE_INBOX)  # schema steps: crest.migrations.steps
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -262,7 +233,7 @@ class Inbox:
         Returns only after the transaction is committed, so the caller may acknowledge.
         """
         digest = hashlib.sha256(body).hexdigest()
-        key = _change_key(body, content_type)
+        key = change_key_of(body, content_type)
         now = self.clock()
         with self._write() as db:
             if key is not None and _is_copy(db, key, source):
@@ -445,3 +416,9 @@ class Inbox:
                 "DELETE FROM crest_offline_process WHERE member_id = ? AND process_id = ?",
                 (member_id, process_id),
             )
+
+    # --- waiting -----------------------------------------------------------------------------
+
+    def wait_for_event(self, timeout: float, stop: threading.Event) -> None:
+        """An idle worker's pause: SQLite has no wake-up signal, so this waits out the poll."""
+        stop.wait(timeout)

@@ -89,7 +89,8 @@ class Settings:
     oauth_server_endpoint: str = "https://oauth.bitrix.info/rest/"
     #: A CA bundle (file or directory) for portals with a private CA; None: the system's.
     ca_bundle: str | None = None
-    #: The installation store: "sqlite:PATH", "json:PATH", "memory:"... Relative paths are
+    #: The installation store: "sqlite:PATH", "json:PATH", "memory:", "postgresql://..." (many
+    #: hosts; the postgres extra). Relative paths are
     #: relative to the working directory; keep the store outside any web-served folder.
     store: str = "sqlite:var/crest.sqlite"
     #: Seconds to wait for a connection, and then for the answer (Bitrix24 lets a method run

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from crest.errors import CrestError, SheetError
+from crest.errors import CrestError, SheetError, is_systemic
 from crest.spreadsheet import MULTI_FIELDS
 
 if TYPE_CHECKING:
@@ -63,7 +63,6 @@ def _ids(result: Any, entity_type: str) -> list[int]:
 
 
 def _raise_systemic(results: Sequence[Any]) -> None:
-    from crest.transfer import is_systemic
 
     for item in results:
         if isinstance(item, CrestError) and is_systemic(item):

@@ -39,19 +39,15 @@ from typing import TYPE_CHECKING, Any
 from crest.errors import (
     AccessDeniedError,
     AuthError,
-    ConfigError,
     ConnectError,
     CrestError,
-    DomainChangedError,
     LimitError,
-    MethodNotFoundError,
-    OAuthError,
     PortalDeletedError,
     ProtocolError,
     ServerError,
     SheetError,
-    StoreError,
     UnknownOutcomeError,
+    is_systemic,
 )
 from crest.spreadsheet import (
     MULTI_FIELDS,
@@ -92,20 +88,6 @@ _CHECKPOINT_EVERY = 2000  # rows between export checkpoints (and at every interr
 
 ProgressFn = Callable[[int, int | None], None]
 
-#: Failures that are not the row's: every other row would fail the same way.
-_SYSTEMIC = (
-    AuthError,
-    AccessDeniedError,
-    PortalDeletedError,
-    ConnectError,
-    MethodNotFoundError,
-    LimitError,
-    OAuthError,
-    StoreError,
-    DomainChangedError,
-    ConfigError,
-)
-
 #: What to do about each kind of systemic failure, for the one message the run ends with.
 _ADVICE: tuple[tuple[type[CrestError], str], ...] = (
     (PortalDeletedError, "the portal was deleted; nothing can be sent to it"),
@@ -117,11 +99,6 @@ _ADVICE: tuple[tuple[type[CrestError], str], ...] = (
     (AccessDeniedError, "the user of the webhook may not do this: check the user's CRM rights"),
     (LimitError, "the portal's limits refused every retry: wait, or lower --parallel / --share"),
 )
-
-
-def is_systemic(exc: BaseException) -> bool:
-    """True for a failure that is the portal's or the credentials', not the row's."""
-    return isinstance(exc, _SYSTEMIC)
 
 
 class RunStopped(CrestError):

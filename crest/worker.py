@@ -35,7 +35,8 @@ from crest.auth import AppAuth
 from crest.confirm import PortalWitness
 from crest.errors import CrestError
 from crest.events import Event, EventContext, EventRouter, ensure_bindings, parse_body
-from crest.inbox import Inbox, InboxItem
+from crest.inbox import InboxItem
+from crest.inboxes import EventInbox
 
 if TYPE_CHECKING:
     from crest.client import Client
@@ -91,7 +92,7 @@ class OfflineRecovery:
 
     def __init__(
         self,
-        inbox: Inbox,
+        inbox: EventInbox,
         clients: ClientFactory,
         store: InstallationStore,
         *,
@@ -174,7 +175,7 @@ def _describe(exc: BaseException) -> str:
 class Worker:
     """Processes inbox events one at a time; run several for parallelism (threads or processes)."""
 
-    inbox: Inbox
+    inbox: EventInbox
     router: EventRouter
     clients: ClientFactory | None = None
     recovery: OfflineRecovery | None = None
@@ -343,7 +344,8 @@ class Worker:
                 log.exception("inbox unavailable")
                 busy = False
             if not busy:
-                stop.wait(self.poll)
+                # A PostgreSQL inbox wakes us on NOTIFY; a SQLite one just waits out the poll.
+                self.inbox.wait_for_event(self.poll, stop)
 
 
 def dispatch_one(router: EventRouter, event: Event, clients: ClientFactory | None = None) -> int:

@@ -71,3 +71,26 @@ def screenshot(page: Any, name: str) -> None:
     """Keep a screenshot as a test artifact (tests/artifacts/, not committed)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+# --- PostgreSQL: one throwaway cluster per pytest process (per xdist worker) -----------------
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Any]:
+    """A cluster this test run started; missing PostgreSQL fails in CI, skips elsewhere."""
+    from tests.postgres_cluster import find_bin_dir, running_cluster
+
+    if find_bin_dir() is None:
+        message = "PostgreSQL is not installed: `make sysdeps` installs Debian's postgresql"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Any) -> str:
+    """The URL of a new, empty database of its own for this test."""
+    return str(postgres_cluster.new_database())

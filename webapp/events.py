@@ -39,7 +39,7 @@ from crest.events import (
     parse_body,
     verify_token,
 )
-from crest.inbox import Inbox, inbox_path
+from crest.inboxes import EventInbox, open_inbox
 from crest.installation import Installation, is_member_id
 from crest.worker import Bindings, OfflineRecovery, Worker, keep_chains_alive
 from webapp.extension import CrestState, state
@@ -74,7 +74,7 @@ LIFECYCLE: tuple[str, ...] = ("ONAPPUNINSTALL", "ONAPPUPDATE")
 class EventsState:
     """What this module keeps in ``app.extensions["crest_events"]``."""
 
-    inbox: Inbox
+    inbox: EventInbox
     router: EventRouter
     events: tuple[str, ...]
     outgoing_tokens: tuple[WebhookToken, ...]
@@ -126,7 +126,7 @@ def build_state(
     """The inbox, router and worker for one store; shared by the app and ``crest worker``."""
     settings = crest.settings
     st = EventsState(
-        inbox=Inbox(inbox or settings.inbox or inbox_path(settings.store)),
+        inbox=open_inbox(inbox or settings.inbox, settings.store),
         router=event_router or EventRouter(),
         events=tuple(name.upper() for name in _names(settings.events or DEFAULT_EVENTS)),
         outgoing_tokens=tuple(WebhookToken.parse(entry) for entry in settings.outgoing_webhook_tokens),
@@ -222,7 +222,7 @@ def receive() -> Any:
         return _answer(200)  # the install path handles installs; a copy here changes nothing
     try:
         stored = st.inbox.enqueue(raw, event=event.name, member_id=event.member_id, content_type=content_type)
-    except sqlite3.Error:
+    except (sqlite3.Error, StoreError):  # StoreError: the PostgreSQL inbox
         # No ack without a commit: a 5xx tells the portal (and our monitoring) it was lost.
         log.exception("inbox write failed for %s", event.name)
         return _answer(503, "unavailable", "the event could not be stored")

@@ -185,12 +185,13 @@ def _when(ts: float) -> str:
 @click.option("--retry", "retry_id", type=int, default=None, help="Queue a failed event again by id.")
 def events_command(settings_path: str | None, inbox: str | None, failed: bool, retry_id: int | None) -> None:
     """Inspect the event inbox: counts, failed events, and retrying one."""
-    from crest.inbox import Inbox, inbox_path
+    from crest.inboxes import open_inbox
 
+    store = ""
     if inbox is None:
         settings = _settings(settings_path)
-        inbox = settings.inbox or str(inbox_path(settings.store))
-    box = Inbox(inbox)
+        inbox, store = settings.inbox, settings.store
+    box = open_inbox(inbox, store)
     if retry_id is not None:
         if not box.retry(retry_id):
             raise click.ClickException(f"no failed event with id {retry_id}")

@@ -8,7 +8,11 @@
 ``"/path/settings.json"`` (ends .json)    :class:`JsonFileStore`
 ``"sqlite:/path/crest.sqlite"``           :class:`SqliteStore` (the default)
 any other path                            :class:`SqliteStore`
+``"postgresql://user:pw@host/db"``        :class:`~crest.stores.postgres.PostgresStore`
 ========================================  =========================================
+
+``postgres://`` is read as ``postgresql://``. The PostgreSQL store is imported only when named,
+and needs the ``postgres`` extra (psycopg 3).
 
 ``json://`` and ``sqlite://`` are read like the URL forms (``sqlite:///abs/path``).
 """
@@ -52,4 +56,8 @@ def open_store(url_or_path: str | os.PathLike[str]) -> InstallationStore:
         return JsonFileStore(_path_part(rest))
     if scheme in {"sqlite", "sqlite3"}:
         return SqliteStore(_path_part(rest))
-    raise StoreError(f"unknown store {scheme!r}: use memory:, json:<path> or sqlite:<path>")
+    if scheme in {"postgresql", "postgres"}:
+        from crest.stores.postgres import PostgresStore  # psycopg is an optional extra
+
+        return PostgresStore(text)
+    raise StoreError(f"unknown store {scheme!r}: use memory:, json:<path>, sqlite:<path> or postgresql://...")

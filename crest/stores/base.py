@@ -15,6 +15,8 @@ contract (checked for every store by :class:`crest.stores.contract.StoreContract
   portal (the file and SQLite stores hold one lock for the whole store); a lock whose holder
   dies, even by SIGKILL, is released by the operating system. A wait longer than ``timeout``
   raises :class:`StoreError`.
+* ``close()`` releases what the store holds open (connections); the store stays usable and
+  reconnects on its next call.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class InstallationStore(Protocol):
     def all_installations(self) -> list[Installation]: ...
 
     def lock(self, member_id: str, timeout: float = DEFAULT_LOCK_TIMEOUT) -> AbstractContextManager[None]: ...
+
+    def close(self) -> None: ...
 
 
 def single_installation(installations: Iterable[Installation]) -> Installation | None:

@@ -2,8 +2,8 @@
 
 Layout. ``installations(member_id TEXT PRIMARY KEY, data TEXT, updated_at REAL)`` holds one
 row per portal, ``data`` being :meth:`Installation.to_dict` as JSON, so a new field needs no
-migration. ``PRAGMA user_version`` numbers the schema; later tables (the webapp's durable
-event inbox) arrive as further entries of ``_MIGRATIONS``.
+migration. The schema's steps are :data:`crest.migrations.steps.SQLITE_STORE`, recorded in the
+file's ``crest_schema_version`` table (the event inbox, often in the same file, has its own row).
 
 Durability. WAL with ``synchronous=FULL``: each ``save`` is one autocommit upsert that is on
 disk when it returns. Refresh tokens are single-use, so losing the newest pair after a power
@@ -39,20 +39,11 @@ from pathlib import Path
 
 from crest.errors import StoreError
 from crest.installation import Installation
+from crest.migrations.sqlite import upgrade_sqlite
+from crest.migrations.steps import SQLITE_STORE
 from crest.stores.base import DEFAULT_LOCK_TIMEOUT, LockRegistry, ReentrantLock, single_installation
 
 __all__ = ["SqliteStore"]
-
-# Index i upgrades the schema from user_version i to i + 1.
-_MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE installations (
-        member_id  TEXT PRIMARY KEY,
-        data       TEXT NOT NULL,   -- Installation.to_dict() as JSON
-        updated_at REAL NOT NULL    -- Unix seconds of the last save
-    )
-    """,
-)
 
 #: Writers to the database itself hold it for one upsert; waiting this long means trouble.
 _BUSY_TIMEOUT_MS = 30_000
@@ -170,20 +161,8 @@ class SqliteStore:
         return connection
 
     def _migrate(self, connection: sqlite3.Connection) -> None:
-        (version,) = connection.execute("PRAGMA user_version").fetchone()
-        if version >= len(_MIGRATIONS):
-            return
-        # IMMEDIATE: two processes opening a new file at once must not both run migration 0.
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            (version,) = connection.execute("PRAGMA user_version").fetchone()
-            for number in range(version, len(_MIGRATIONS)):
-                connection.execute(_MIGRATIONS[number])
-            connection.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+        # Concurrently safe and a no-op when up to date (crest.migrations).
+        upgrade_sqlite(connection, "store", SQLITE_STORE)
 
     def close(self) -> None:
         """Close every connection this store opened (in this process)."""

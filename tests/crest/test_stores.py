@@ -376,7 +376,7 @@ def test_sqlite_schema_and_pragmas(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "crest.sqlite")
     try:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert db.execute("SELECT component, version FROM crest_schema_version").fetchall() == [("store", 1)]
         columns = [row[1] for row in db.execute("PRAGMA table_info(installations)")]
         assert columns == ["member_id", "data", "updated_at"]
         ((data,),) = db.execute("SELECT data FROM installations").fetchall()
@@ -468,7 +468,7 @@ def test_open_store_memory_and_errors(tmp_path: Path) -> None:
     assert isinstance(open_store("memory:"), MemoryStore)
     assert isinstance(open_store(tmp_path / "x.sqlite"), SqliteStore)
     with pytest.raises(StoreError):
-        open_store("postgresql://db/crest")
+        open_store("mysql://db/crest")
     with pytest.raises(StoreError):
         open_store("sqlite:")
 
