@@ -19,6 +19,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "export": "crest.cli_bulk:export_command",
     "import": "crest.cli_bulk:import_command",
     "demo": "crest.cli_demo:demo_command",
+    "new": "crest.cli_app:new_command",
+    "dev": "crest.cli_app:dev_command",
     "reset-install": "webapp.cli:reset_install_command",
     "worker": "webapp.worker_cli:worker_command",
     "events": "webapp.worker_cli:events_command",
