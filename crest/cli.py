@@ -21,6 +21,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "demo": "crest.cli_demo:demo_command",
     "new": "crest.cli_app:new_command",
     "dev": "crest.cli_app:dev_command",
+    "serve": "crest.cli_serve:serve_command",
+    "deploy": "crest.cli_serve:deploy_command",
     "reset-install": "webapp.cli:reset_install_command",
     "worker": "webapp.worker_cli:worker_command",
     "events": "webapp.worker_cli:events_command",
