@@ -37,7 +37,15 @@ from crest.installation import mask_secret
 if TYPE_CHECKING:
     from crest.settings import Settings
 
-__all__ = ["SECRET_KEYS", "MaskingFilter", "get_logger", "mask_data", "mask_text", "write_log"]
+__all__ = [
+    "SECRET_KEYS",
+    "MaskingFilter",
+    "get_logger",
+    "mask_data",
+    "mask_text",
+    "purge_portal_logs",
+    "write_log",
+]
 
 #: Keys whose values are credentials, compared case-insensitively. ``AUTH_ID`` and
 #: ``REFRESH_ID`` are the tokens of the iframe POST; ``auth`` is the REST call's token.
@@ -284,3 +292,28 @@ def write_log(
             handle.write(text)
         return path
     raise OSError(f"could not create a unique log file in {folder}")
+
+
+def purge_portal_logs(settings: Settings, *, member_id: str, domain: str) -> int:
+    """Delete the CRest log files that mention one portal; returns how many went.
+
+    For a verified ``ONAPPUNINSTALL``: the entries are masked, but they still hold that portal's
+    calls and data, which the app no longer has any business keeping. A file names its portal
+    by its domain (in the URLs it logged) or its ``member_id``.
+    """
+    if not settings.logs_dir:
+        return 0
+    root = Path(settings.logs_dir)
+    if not root.is_dir():
+        return 0
+    needles = tuple(n for n in (member_id, domain) if n)
+    gone = 0
+    for path in root.glob("*/*/*log.*"):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if any(needle in text for needle in needles):
+            path.unlink(missing_ok=True)
+            gone += 1
+    return gone

@@ -41,6 +41,7 @@ from crest.events import (
 )
 from crest.inboxes import EventInbox, open_inbox
 from crest.installation import Installation, is_member_id
+from crest.logs import purge_portal_logs
 from crest.worker import Bindings, OfflineRecovery, Worker, keep_chains_alive
 from webapp.extension import CrestState, state
 
@@ -251,9 +252,15 @@ def _uninstall(event: Event) -> tuple[Response, int]:
         return _answer(
             403, "not_confirmed", "the portal does not confirm that the application was uninstalled"
         )
+    gone_installation = crest.store.find(event.member_id)
     with crest.store.lock(event.member_id):
         crest.store.delete(event.member_id)
     crest.forget(event.member_id)
+    purge_portal_logs(
+        crest.settings,
+        member_id=event.member_id,
+        domain=gone_installation.domain if gone_installation else event.domain,
+    )
     # The inbox's bodies hold that portal's users' tokens: nothing of it may run or stay.
     purged = events_state().inbox.forget_portal(event.member_id)
     clean = str(event.data.get("CLEAN", "")) == "1"

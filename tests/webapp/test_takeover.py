@@ -199,3 +199,27 @@ def test_forged_update_is_refused_and_a_real_one_rebinds(app: AppHandle) -> None
     assert seen == ["2"]
     handlers = {h["event"] for h in app.portal.admin("GET", "handlers") if h["client_id"] == app.client_id}
     assert {"ONCRMDEALUPDATE", "ONAPPUNINSTALL", "ONAPPUPDATE"} <= handlers
+
+
+def test_a_real_uninstall_purges_the_portals_tokens_events_and_logs(
+    portal: PortalHandle, tmp_path: Path
+) -> None:
+    from crest.logs import write_log
+    from webapp.extension import state
+
+    logs = tmp_path / "logs"
+    with running_app(portal, store=f"sqlite:{tmp_path / 'crest.sqlite'}", logs_dir=str(logs)) as app:
+        app.install()
+        member = _member(app)
+        state(app.app).client(member).call("user.current")  # a call log of this portal
+        write_log(app.settings, {"url": "https://other.example/rest/user.current"}, "callCurl")
+        assert _event(app, "ONCRMDEALUPDATE", {"FIELDS": {"ID": "1"}}).status_code == 200
+        mine = [p for p in logs.rglob("*log.json") if portal.portal.domain in p.read_text()]
+        assert mine
+        app.portal.delete_app(app.client_id)
+        app.portal.flush()
+        assert app.store.find(member) is None
+        assert sum(events_state(app.app).inbox.counts().values()) == 0
+        left = [p.read_text() for p in logs.rglob("*log.json")]
+        assert left and all(portal.portal.domain not in text and member not in text for text in left)
+        assert any("other.example" in text for text in left)
