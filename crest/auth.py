@@ -16,13 +16,19 @@ from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from crest.errors import ConfigError, InvalidGrantError, NeedsReinstallError, NotInstalledError
+from crest.errors import (
+    ConfigError,
+    InvalidGrantError,
+    NeedsReinstallError,
+    NotInstalledError,
+    OAuthServerUnavailable,
+)
 from crest.installation import Installation
 from crest.oauth import OAuthClient
 from crest.stores.base import InstallationStore
 from crest.sync_points import SyncPoint, no_sync
 
-__all__ = ["AppAuth", "Auth", "WebhookAuth", "mask_url"]
+__all__ = ["RENEWAL_BACKOFF", "AppAuth", "Auth", "RenewalBackoff", "WebhookAuth", "mask_url"]
 
 #: Renew proactively this many seconds before a known expiry (clock skew, T26), but never
 #: more than a tenth of the token's life, so short-lived tokens are not renewed on every call.
@@ -100,6 +106,45 @@ class WebhookAuth:
         return f"WebhookAuth({mask_url(self._url)!r})"
 
 
+class RenewalBackoff:
+    """While the OAuth server fails, renewals of a portal wait instead of piling up.
+
+    Renewals are already one at a time (the store's lock), but every thread whose token had
+    expired would send its own token request as soon as the previous one failed: hundreds a
+    second during an outage. So a failed renewal makes the next try of that portal wait, 1 s
+    at first and doubling to ``ceiling``; until then a renewal fails at once, without a request.
+    Shared by every :class:`AppAuth` of the process (the module's :data:`RENEWAL_BACKOFF`);
+    another process learns of the outage by its own first failure, so N processes send at most
+    N requests per wait.
+    """
+
+    def __init__(self, ceiling: float = 30.0) -> None:
+        self.ceiling = ceiling
+        self._lock = threading.Lock()
+        self._state: dict[str, tuple[int, float]] = {}  # OAuth server|member_id -> (failures, next try)
+
+    def wait_left(self, key: str, now: float) -> float:
+        with self._lock:
+            _, at = self._state.get(key, (0, 0.0))
+            return max(0.0, at - now)
+
+    def failed(self, key: str, now: float) -> float:
+        """Record a failure; returns the seconds until the next try."""
+        with self._lock:
+            failures = self._state.get(key, (0, 0.0))[0] + 1
+            wait = min(self.ceiling, 2.0 ** (failures - 1))
+            self._state[key] = (failures, now + wait)
+            return wait
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._state.pop(key, None)
+
+
+#: One per process: every client of a portal shares its backoff.
+RENEWAL_BACKOFF = RenewalBackoff()
+
+
 class AppAuth:
     """OAuth tokens of one portal, kept in an :class:`InstallationStore` and renewed in place."""
 
@@ -114,8 +159,10 @@ class AppAuth:
         clock: Callable[[], float] = time.time,
         on_renew: Callable[[Installation], None] | None = None,
         sync: SyncPoint = no_sync,
+        backoff: RenewalBackoff = RENEWAL_BACKOFF,
     ) -> None:
         self._member_id = member_id
+        self._backoff = backoff
         self._store = store
         self._oauth = oauth
         self._clock = clock
@@ -177,9 +224,18 @@ class AppAuth:
                     raise NeedsReinstallError(
                         "this portal's token chain is dead; reopen or reinstall the app"
                     )
+                backoff_key = f"{self._oauth.token_url}|{current.member_id}"
+                wait = self._backoff.wait_left(backoff_key, self._clock())
+                if wait > 0:
+                    raise OAuthServerUnavailable(
+                        f"the OAuth server failed a moment ago; the next renewal try is in {wait:.0f} s"
+                    )
                 self._sync("renew.refreshing")
                 try:
                     tokens = self._oauth.refresh(current.refresh_token)
+                except OAuthServerUnavailable:
+                    self._backoff.failed(backoff_key, self._clock())
+                    raise
                 except InvalidGrantError:
                     # Compare before clearing: only our own, still-stored chain is dead.
                     again = self.installation(reload=True)
@@ -191,6 +247,7 @@ class AppAuth:
                     raise NeedsReinstallError(
                         "the OAuth server refused the stored refresh token; reopen or reinstall the app"
                     ) from None
+                self._backoff.succeeded(backoff_key)
                 renewed = current.with_tokens(tokens, self._clock())
                 self._sync("renew.saving")
                 self._store.save(renewed)

@@ -94,3 +94,17 @@ def postgres_cluster() -> Iterator[Any]:
 def postgres_url(postgres_cluster: Any) -> str:
     """The URL of a new, empty database of its own for this test."""
     return str(postgres_cluster.new_database())
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole test: bound, never listening, so
+    no other test's server (under xdist) can take it the way it can take a freed port."""
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    try:
+        yield int(holder.getsockname()[1])
+    finally:
+        holder.close()

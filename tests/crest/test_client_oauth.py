@@ -145,7 +145,47 @@ def test_oauth_outage_during_renewal_is_a_clear_error(portal: PortalHandle, stor
     stored = store.find(inst.member_id)
     assert stored == inst  # the store is untouched
     portal.oauth_outage(None)
+    # Right after a failure the next try waits (1 s, doubling): it fails at once, sending nothing.
+    sent = len(refreshes(portal))
+    with pytest.raises(errors.OAuthServerUnavailable, match="next renewal try"):
+        client.call("user.current")
+    assert len(refreshes(portal)) == sent
+    time.sleep(1.1)
     assert client.call("user.current")["ID"] == "1"
+
+
+def test_an_oauth_outage_gets_one_renewal_at_a_time_with_backoff(
+    portal: PortalHandle, store_url: str
+) -> None:
+    store = open_store(store_url)
+    inst = install(portal, store, known_expiry=False)
+    portal.advance(3700)
+    portal.oauth_outage(503)
+    settings = app_settings(portal, store_url)
+    clients = [
+        Client.for_portal(inst.member_id, store=open_store(store_url), settings=settings, retry=NO_WAIT)
+        for _ in range(16)
+    ]
+    failed = 0
+    stop = time.monotonic() + 2.5
+
+    def hammer(client: Client) -> None:
+        nonlocal failed
+        while time.monotonic() < stop:
+            try:
+                client.call("user.current")
+            except errors.OAuthServerUnavailable:
+                failed += 1
+
+    threads = [threading.Thread(target=hammer, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Thousands of failed calls, but the OAuth server saw a renewal at 0, 1 and 3 s at most.
+    assert failed > 100
+    assert 1 <= len(refreshes(portal)) <= 3
+    portal.oauth_outage(None)
 
 
 def test_peer_refresh_in_another_client_is_adopted(portal: PortalHandle, store_url: str) -> None:

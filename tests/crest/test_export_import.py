@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -161,9 +162,14 @@ def test_import_cli(portal: tuple[PortalHandle, Client], tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("command", ["export", "import"])
-def test_cli_with_the_portal_gone_ends_with_one_clear_line(command: str, tmp_path: Path) -> None:
+def test_cli_with_the_portal_gone_ends_with_one_clear_line(
+    command: str, tmp_path: Path, refused_port: int
+) -> None:
     with running_portal(PortalConfig(limits=False, cost=None)) as gone:
         webhook = gone.webhook_url
+    # Its port could be taken by another test's server meanwhile (under xdist one was, and
+    # answered 404); a port that stays refused is what "the portal is gone" means.
+    webhook = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{refused_port}", webhook)
     src = tmp_path / "people.csv"
     src.write_text("NAME\nAnn\n", encoding="utf-8")
     args = (

@@ -7,6 +7,7 @@ answer was lost is reported item by item, and the portal's own record proves eac
 from __future__ import annotations
 
 import csv
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -157,9 +158,11 @@ def test_wrong_webhook_then_fixed_continues(quiet_portal: PortalHandle, tmp_path
     assert "created 120, failed 0" in fixed.output and "skipped" not in fixed.output
 
 
-def test_unreachable_portal_stops_at_once(tmp_path: Path) -> None:
+def test_unreachable_portal_stops_at_once(tmp_path: Path, refused_port: int) -> None:
     with running_portal(PortalConfig(limits=False, cost=None)) as gone:
-        webhook = gone.webhook_url  # its port is closed once the portal stops
+        webhook = gone.webhook_url
+    # A port that stays refused (a freed one may be taken by another test's server under xdist).
+    webhook = re.sub(r"127\.0\.0\.1:\d+", f"127.0.0.1:{refused_port}", webhook)
     client = Client.from_webhook(webhook, limiter=Limiter.for_plan(speed=1000))
     src = tmp_path / "people.csv"
     write_people(src, 3000)
