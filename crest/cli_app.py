@@ -12,15 +12,14 @@ may do (the import contracts in pyproject.toml name it).
 
 from __future__ import annotations
 
-import importlib
 import keyword
-import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
+
+from crest.cli_target import import_target
 
 __all__ = ["dev_command", "new_command"]
 
@@ -66,20 +65,11 @@ def new_command(directory: Path, title: str | None) -> None:
 
 
 def _factory(spec: str) -> Any:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise click.ClickException(f"--app {spec!r}: use module:factory, e.g. app:create_app")
-    # As `flask --app` and gunicorn do: the app's own folder comes first.
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        module = importlib.import_module(module_name)
-        factory = getattr(module, attr)
-    except Exception as exc:  # the user's module: one line, no traceback
-        raise click.ClickException(f"--app {spec}: {type(exc).__name__}: {exc}") from None
+    factory = import_target(spec, "--app", "app:create_app")
     if not callable(factory):
-        raise click.ClickException(f"--app {spec}: {attr} is not a function taking Settings")
+        raise click.ClickException(
+            f"--app {spec}: {spec.partition(':')[2]} is not a function taking Settings"
+        )
     return factory
 
 

@@ -10,11 +10,9 @@ handlers refuses to start: it would mark every event done without running anythi
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import signal
-import sys
 import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -48,29 +46,11 @@ def _has_handlers(router: EventRouter) -> bool:
 
 
 def _import_target(spec: str) -> Any:
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise click.ClickException(f"--router {spec!r}: use module:attr, e.g. myapp:app")
-    # As `gunicorn myapp:app` and `flask --app myapp` do: the current folder comes first, so the
-    # user's own module is found (the console script's sys.path[0] is its bin folder).
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
+    from crest.cli_target import import_target
+
     # The app module may call create_app(), which would start a second worker thread in here.
     os.environ["CREST_EVENTS_WORKER"] = "off"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        where = f"in {cwd}" if exc.name == module_name.split(".")[0] else "(a module it imports)"
-        raise click.ClickException(f"--router {spec}: no module named {exc.name!r} {where}") from None
-    except Exception as exc:  # the user's module failed: say where, without a traceback
-        raise click.ClickException(
-            f"--router {spec}: importing {module_name} failed: {type(exc).__name__}: {exc}"
-        ) from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise click.ClickException(f"--router {spec}: {module_name} has no attribute {attr!r}") from None
+    return import_target(spec, "--router", "myapp:app")
 
 
 def _as_router(found: Any, spec: str) -> EventRouter:
