@@ -1,9 +1,9 @@
 """Counterparties in and out of the CRM: import companies from a CSV, export them back.
 
-    crest portal --no-limits &
+    crest portal --http --no-limits &
     python examples/counterparties.py --webhook http://127.0.0.1:8024/rest/1/<secret>/
 
-With ``crest portal --https`` give the CA bundle it prints (or set CREST_CA_BUNDLE):
+With an https ``crest portal`` (its default) give the CA bundle it prints (or set CREST_CA_BUNDLE):
 
     python examples/counterparties.py --webhook https://127.0.0.1:8024/rest/1/<secret>/ --ca-bundle FILE
 

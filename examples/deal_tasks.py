@@ -1,6 +1,6 @@
 """Sales funnel: when a deal reaches a stage, give its responsible employee a task.
 
-    crest portal --no-limits --deals 5 &
+    crest portal --http --no-limits --deals 5 &
     python examples/deal_tasks.py --portal http://127.0.0.1:8024 --admin-token TOKEN --move 1:PREPARATION
 
 (On a portal without that deal, ``--move`` first creates one and says so.)

@@ -1,6 +1,6 @@
 """Your data in the CRM card: a contact tab that shows what another system knows about them.
 
-    crest portal --no-limits --contacts 5 &
+    crest portal --http --no-limits --contacts 5 &
     python examples/erp_tab.py --portal http://127.0.0.1:8024 --admin-token TOKEN
 
 Then open a contact on the portal (http://127.0.0.1:8024/crm/contact/details/1/) and its

@@ -1,6 +1,6 @@
 """Tell an employee about every new lead, in their Bitrix24 notifications.
 
-    crest portal --no-limits &
+    crest portal --http --no-limits &
     python examples/lead_notify.py --portal http://127.0.0.1:8024 --admin-token TOKEN --notify-user 1
 
 The app handles ONCRMLEADADD: it reads the lead (the event carries only its ID) and sends a

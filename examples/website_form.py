@@ -1,6 +1,6 @@
 """A website's contact form that lands in the CRM as a lead, and never loses a submission.
 
-    crest portal --no-limits --contacts 20 &
+    crest portal --http --no-limits --contacts 20 &
     python examples/website_form.py --webhook http://127.0.0.1:8024/rest/1/<secret>/
 
 (``crest portal`` prints the webhook URL.) Open http://127.0.0.1:5080/ and send the form.
