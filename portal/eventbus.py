@@ -295,6 +295,26 @@ class EventBus:
                 Delivery(app["install_url"], payload, "ONAPPINSTALL", "install", None, app["client_id"])
             )
 
+    def _lifecycle_event(
+        self, app: dict[str, Any], event: str, data: dict[str, Any], user_id: int | None
+    ) -> None:
+        """``event`` to each online handler the app bound for it (the caller holds the lock)."""
+        client_id = app["client_id"]
+        if self.installed_app(client_id) is None:
+            return
+        ts = int(self.portal.clock.time())
+        for handler in self.handlers_for(event):
+            if handler["client_id"] != client_id or handler["offline"]:
+                continue
+            payload = {
+                "event": event,
+                "event_handler_id": handler["id"],
+                "data": data,
+                "ts": ts,
+                "auth": self._app_auth(app, event, user_id),
+            }
+            self._enqueue(Delivery(handler["handler"], payload, event, "app", handler["id"], client_id))
+
     def app_updated(self, app: dict[str, Any], *, user_id: int = 1) -> dict[str, Any]:
         """A new version: ONAPPUPDATE to the handlers bound so far, which then go (reference 5.5)."""
         portal = self.portal
@@ -302,24 +322,8 @@ class EventBus:
         with portal.lock:
             previous = int(app["version"])
             app = portal.credentials.update_app(app, version=previous + 1)
-            if self.installed_app(client_id) is not None:
-                for handler in self.handlers_for("ONAPPUPDATE"):
-                    if handler["client_id"] != client_id or handler["offline"]:
-                        continue
-                    payload = {
-                        "event": "ONAPPUPDATE",
-                        "event_handler_id": handler["id"],
-                        "data": {
-                            "VERSION": app["version"],
-                            "PREVIOUS_VERSION": previous,
-                            "LANGUAGE_ID": "en",
-                        },
-                        "ts": int(portal.clock.time()),
-                        "auth": self._app_auth(app, "ONAPPUPDATE", user_id),
-                    }
-                    self._enqueue(
-                        Delivery(handler["handler"], payload, "ONAPPUPDATE", "app", handler["id"], client_id)
-                    )
+            data = {"VERSION": app["version"], "PREVIOUS_VERSION": previous, "LANGUAGE_ID": "en"}
+            self._lifecycle_event(app, "ONAPPUPDATE", data, user_id)
             for key in [k for k, row in self.handlers.rows.items() if row["client_id"] == client_id]:
                 self.handlers.delete(key)
             return app
@@ -333,23 +337,9 @@ class EventBus:
         portal = self.portal
         client_id = app["client_id"]
         with portal.lock:
-            if self.installed_app(client_id) is not None:
-                ts = int(portal.clock.time())
-                for handler in self.handlers_for("ONAPPUNINSTALL"):
-                    if handler["client_id"] != client_id or handler["offline"]:
-                        continue
-                    payload = {
-                        "event": "ONAPPUNINSTALL",
-                        "event_handler_id": handler["id"],
-                        "data": {"LANGUAGE_ID": "en", "CLEAN": 1 if clean else 0},
-                        "ts": ts,
-                        "auth": self._app_auth(app, "ONAPPUNINSTALL", None),
-                    }
-                    self._enqueue(
-                        Delivery(
-                            handler["handler"], payload, "ONAPPUNINSTALL", "app", handler["id"], client_id
-                        )
-                    )
+            self._lifecycle_event(
+                app, "ONAPPUNINSTALL", {"LANGUAGE_ID": "en", "CLEAN": 1 if clean else 0}, None
+            )
             for table in (self.handlers, self.placements, self.offline):
                 for key in [k for k, row in table.rows.items() if row["client_id"] == client_id]:
                     table.delete(key)

@@ -24,6 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -54,6 +55,25 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(p) for p in text.split()]
+
+
+def host_env(postgres_url: str, info: dict[str, Any], secret_key: str = "s" * 40) -> dict[str, str]:
+    """The environment of every host: this one's without CREST_*, then the app's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREST_")}
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "CREST_STORE": postgres_url,
+            "CREST_CLIENT_ID": info["client_id"],
+            "CREST_CLIENT_SECRET": info["client_secret"],
+            "CREST_OAUTH_TOKEN_URL": info["token_url"],
+            "CREST_OAUTH_SERVER_ENDPOINT": info["server_endpoint"],
+            "CREST_ALLOW_HTTP_PORTALS": "true",
+            "CREST_SECRET_KEY": secret_key,
+            "CREST_EVENTS_WORKER": "off",
+        }
+    )
+    return env
 
 
 class Host:
@@ -136,21 +156,7 @@ def test_no_event_lost_on_three_hosts_under_sigkills(postgres_url: str, tmp_path
     with running_portal() as portal:
         store = open_store(postgres_url)
         inst = install(portal, store)
-        info = portal.info
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CREST_")}
-        env.update(
-            {
-                "PYTHONPATH": str(ROOT),
-                "CREST_STORE": postgres_url,
-                "CREST_CLIENT_ID": info["client_id"],
-                "CREST_CLIENT_SECRET": info["client_secret"],
-                "CREST_OAUTH_TOKEN_URL": info["token_url"],
-                "CREST_OAUTH_SERVER_ENDPOINT": info["server_endpoint"],
-                "CREST_ALLOW_HTTP_PORTALS": "true",
-                "CREST_SECRET_KEY": "s" * 40,
-                "CREST_EVENTS_WORKER": "off",
-            }
-        )
+        env = host_env(postgres_url, portal.info)
         hosts = []
         for n in range(HOSTS):
             folder = tmp_path / f"host{n}"

@@ -11,7 +11,6 @@ spent twice: every call succeeds and the OAuth server sees one refresh per expir
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from crest.stores import open_store
 from portal.config import PortalConfig
 from portal.testing import running_portal
 from tests.crest.test_client_oauth import install, refreshes
-from tests.postgres.test_many_hosts import HOSTS, ROOT, Host
+from tests.postgres.test_many_hosts import HOSTS, Host, host_env
 from webapp.session import PageTokens
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -39,20 +38,7 @@ def test_tokens_expiring_every_few_seconds_on_three_hosts(postgres_url: str, tmp
         inst = install(portal, store)
         store.close()
         info = portal.info
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CREST_")}
-        env.update(
-            {
-                "PYTHONPATH": str(ROOT),
-                "CREST_STORE": postgres_url,
-                "CREST_CLIENT_ID": info["client_id"],
-                "CREST_CLIENT_SECRET": info["client_secret"],
-                "CREST_OAUTH_TOKEN_URL": info["token_url"],
-                "CREST_OAUTH_SERVER_ENDPOINT": info["server_endpoint"],
-                "CREST_ALLOW_HTTP_PORTALS": "true",
-                "CREST_SECRET_KEY": SECRET_KEY,
-                "CREST_EVENTS_WORKER": "off",
-            }
-        )
+        env = host_env(postgres_url, info, SECRET_KEY)
         hosts = []
         for n in range(HOSTS):
             folder = tmp_path / f"host{n}"
