@@ -47,6 +47,9 @@ class Portal:
         self.crm = CrmStore(self)
         self.events = EventBus(self)
         self.options = Options(self)
+        from portal.im_store import ImStore
+
+        self.im = ImStore(self.persist, self.clock.time)
         self.default_webhook = self._ensure_default_webhook()
         self.default_app = self._ensure_default_app()
         self.admin_token = self._ensure_admin_token()

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from crest.forms import encode
+from portal.im_store import IMBOT_EVENTS
 
 if TYPE_CHECKING:
     from portal.core import Portal
@@ -51,6 +52,7 @@ EVENTS: dict[str, str | None] = {
     "ONAPPTEST": None,
     "ONAPPMETHODCONFIRM": None,
     "ONOFFLINEEVENT": None,
+    **IMBOT_EVENTS,
 }
 
 #: Events whose auth block carries the refresh token too (``sendRefreshToken``, reference 5.2).
