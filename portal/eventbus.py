@@ -63,6 +63,8 @@ _SEND_REFRESH = frozenset(
 _NO_AUTH = frozenset({"ONAPPUNINSTALL", "ONAPPMETHODCONFIRM"})
 #: Lifecycle events are never queued offline: they concern the app itself, not a record.
 _LIFECYCLE = frozenset({"ONAPPINSTALL", "ONAPPUNINSTALL", "ONAPPUPDATE", "ONAPPTEST", "ONOFFLINEEVENT"})
+#: Chat bot events are a conversation, not a record's latest state: never queued offline either.
+_NOT_OFFLINE = _LIFECYCLE | frozenset(IMBOT_EVENTS)
 
 #: Placement codes an app may bind (reference 6.4); ``DEFAULT`` is the main page, not bindable.
 PLACEMENTS: tuple[str, ...] = (
@@ -195,7 +197,7 @@ class EventBus:
                 if app is None:
                     continue  # not installed yet (or deleted): events are not sent
                 if handler["offline"]:
-                    if name not in _LIFECYCLE and app["client_id"] not in offline_done:
+                    if name not in _NOT_OFFLINE and app["client_id"] not in offline_done:
                         offline_done.add(app["client_id"])
                         self._queue_offline(app, name, data, user_id)
                     continue
