@@ -236,13 +236,17 @@ def message_add(call: Call) -> int:
     return post_as_bot(call, bot, dialog.chat_id, text)
 
 
-def _bot_message(call: Call, bot: dict[str, Any]) -> dict[str, Any]:
+def _bot_message(call: Call, bot: dict[str, Any], *, deleted_ok: bool = False) -> dict[str, Any]:
     message_id = _int(call.param("MESSAGE_ID"))
     if message_id <= 0:
         raise errors.RestError("MESSAGE_ID_ERROR", "Message ID can't be empty", 400)
     message = im_store(call.portal).message(message_id)
     too_old = message is not None and call.portal.clock.time() - float(message["DATE"]) > _EDIT_WINDOW
-    if message is None or int(message["AUTHOR_ID"]) != int(bot["ID"]) or too_old or message["DELETED"]:
+    if message is None or int(message["AUTHOR_ID"]) != int(bot["ID"]) or too_old:
+        raise errors.RestError(
+            "CANT_EDIT_MESSAGE", "Time has expired for modification or you don't have access", 403
+        )
+    if message["DELETED"] and not deleted_ok:
         raise errors.RestError(
             "CANT_EDIT_MESSAGE", "Time has expired for modification or you don't have access", 403
         )
@@ -269,9 +273,11 @@ def message_update(call: Call) -> bool:
 @method("imbot.message.delete", scope=_SCOPE, app_only=True)
 def message_delete(call: Call) -> bool:
     bot = _own_bot(call, call.param("BOT_ID"), optional=True)
-    message = _bot_message(call, bot)
+    complete = str(call.param("COMPLETE") or "N").upper() == "Y"
+    # A message marked deleted can still be removed completely, not deleted again.
+    message = _bot_message(call, bot, deleted_ok=complete)
     im = im_store(call.portal)
-    if str(call.param("COMPLETE") or "N").upper() == "Y":
+    if complete:
         im.delete_message(int(message["ID"]))
     else:
         # A normal deletion leaves the mark "This message was deleted" in the dialog.
