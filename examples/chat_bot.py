@@ -72,10 +72,18 @@ class Forwarder:
     def __call__(self, msg: BotMessage) -> int:
         with self.lock:
             count = sum(1 for _ in self.path.open()) if self.path.exists() else 0
-            record = {"message_id": msg.message_id, "user_id": msg.user_id, "user": msg.user_name, "text": msg.text}
+            record = {
+                "message_id": msg.message_id,
+                "user_id": msg.user_id,
+                "user": msg.user_name,
+                "text": msg.text,
+            }
             with self.path.open("a", encoding="utf-8") as out:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        print(f"forwarded message {msg.message_id} from {msg.user_name or msg.user_id}: {msg.text!r}", flush=True)
+        print(
+            f"forwarded message {msg.message_id} from {msg.user_name or msg.user_id}: {msg.text!r}",
+            flush=True,
+        )
         return count + 1
 
 
@@ -99,12 +107,16 @@ def make_bot(portal_url: str, forward: Forwarder) -> ChatBot:
     def deals(msg: BotMessage) -> Reply:
         assert msg.client is not None
         found = open_deals(msg.client)[:5]
-        lines = [f"#{d['ID']} {d.get('TITLE') or 'untitled'}: {money(d.get('OPPORTUNITY')):,.2f}" for d in found]
+        lines = [
+            f"#{d['ID']} {d.get('TITLE') or 'untitled'}: {money(d.get('OPPORTUNITY')):,.2f}" for d in found
+        ]
         return Reply("\n".join(lines) or "No open deals right now.", keyboard=keyboard)
 
     @bot.on_join
     def hello(msg: BotMessage) -> Reply:
-        return Reply("Hello! Write /report for the open deals; anything else goes to the sales team.", keyboard)
+        return Reply(
+            "Hello! Write /report for the open deals; anything else goes to the sales team.", keyboard
+        )
 
     @bot.on_message
     def anything(msg: BotMessage) -> str:
@@ -139,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
         "--admin-token", required=True, help="the portal's admin token (crest portal prints it)"
     )
     parser.add_argument(
-        "--workdir", type=Path, help="where the app keeps its store and forwarded.jsonl (default: a temporary folder)"
+        "--workdir",
+        type=Path,
+        help="where the app keeps its store and forwarded.jsonl (default: a temporary folder)",
     )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="chat-bot-"))
@@ -149,13 +163,20 @@ def main(argv: list[str] | None = None) -> None:
     ready = threading.Event()
     registered: list[int] = []
     with local_app(
-        portal_url, workdir, admin_token=args.admin_token, title="Sales bot", setup=setup(bot, ready, registered)
+        portal_url,
+        workdir,
+        admin_token=args.admin_token,
+        title="Sales bot",
+        setup=setup(bot, ready, registered),
     ) as handle:
         wait_for_install(handle)
         if not ready.wait(30) or not registered:
             raise SystemExit("the bot was not registered: see the messages above")
         bot_id = registered[-1]
-        print(f"chat bot 'Sales bot' is #{bot_id}; forwarded messages go to {workdir / 'forwarded.jsonl'}", flush=True)
+        print(
+            f"chat bot 'Sales bot' is #{bot_id}; forwarded messages go to {workdir / 'forwarded.jsonl'}",
+            flush=True,
+        )
         print(f"write to it at {portal_url}/online/?IM_DIALOG={bot_id} (try /report)", flush=True)
         run_until_stopped("listening for messages (Ctrl-C to stop)")
 

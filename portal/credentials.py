@@ -18,7 +18,18 @@ if TYPE_CHECKING:
     from portal.core import Portal
 
 #: Every scope this portal knows; a webhook or app "with all scopes" gets these.
-ALL_SCOPES = ("crm", "task", "im", "imbot", "user", "user_brief", "user_basic", "placement", "entity", "department")
+ALL_SCOPES = (
+    "crm",
+    "task",
+    "im",
+    "imbot",
+    "user",
+    "user_brief",
+    "user_basic",
+    "placement",
+    "entity",
+    "department",
+)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def _as_list(value: Any) -> list[Any] | None:
     if isinstance(value, list):
         return value
     if isinstance(value, dict) and value and all(str(k).isdigit() for k in value):
-        return [value[k] for k in sorted(value, key=lambda k: int(k))]
+        return [value[k] for k in sorted(value, key=int)]
     return None
 
 

@@ -204,7 +204,11 @@ def run_command(
     if context == "KEYBOARD":
         # The press is the user's: PARAMS describe the message the keyboard hangs on, sent to
         # the bot by this user, as a typed command would be.
-        shown = {**message, "AUTHOR_ID": user_id, "MESSAGE": f"/{command['COMMAND']} {command_params}".strip()}
+        shown = {
+            **message,
+            "AUTHOR_ID": user_id,
+            "MESSAGE": f"/{command['COMMAND']} {command_params}".strip(),
+        }
     data = {
         "COMMAND": {str(command["ID"]): entry},
         "PARAMS": message_params(portal, chat, shown, bot_id=int(bot["ID"]), context=context),

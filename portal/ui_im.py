@@ -30,7 +30,7 @@ from portal.rest import portal
 bp = Blueprint("ui_im", __name__, template_folder="templates")
 
 DEFAULT_USER = 1
-_SECRET = "b24portal.im.secret"
+_KEY_SLOT = "b24portal.im.sessid-key"
 #: The page loads nothing but the portal's own files (as every portal page).
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -40,11 +40,11 @@ _CSP = (
 
 @bp.record_once
 def _setup(state: BlueprintSetupState) -> None:
-    state.app.extensions[_SECRET] = secrets.token_bytes(32)
+    state.app.extensions[_KEY_SLOT] = secrets.token_bytes(32)
 
 
 def _sessid(user_id: int) -> str:
-    key: bytes = current_app.extensions[_SECRET]
+    key: bytes = current_app.extensions[_KEY_SLOT]
     return hmac.new(key, f"im:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -95,7 +95,9 @@ def messenger() -> str:
     p = portal()
     user_id = _user(p)
     im = im_store(p)
-    bots = [{"id": int(b["ID"]), "name": bot_name(b), "code": b["CODE"]} for _, b in sorted(im.bots.rows.items())]
+    bots = [
+        {"id": int(b["ID"]), "name": bot_name(b), "code": b["CODE"]} for _, b in sorted(im.bots.rows.items())
+    ]
     current = None
     ref = request.args.get("IM_DIALOG", "")
     if ref:

@@ -262,7 +262,9 @@ def message_update(call: Call) -> bool:
     text = call.param("MESSAGE")
     if text is not None:
         if not str(text).strip():
-            im.delete_message(int(message["ID"]))  # "If an empty value is provided, the message will be deleted"
+            im.delete_message(
+                int(message["ID"])
+            )  # "If an empty value is provided, the message will be deleted"
             return True
         changes["MESSAGE"] = str(text).strip()
         changes["EDITED"] = True

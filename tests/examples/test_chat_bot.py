@@ -79,13 +79,17 @@ def example(portal: PortalHandle, tmp_path: Path) -> Iterator[Example]:
 
 
 def expected_report(portal: PortalHandle) -> str:
-    deals = Client.from_webhook(portal.webhook_url).list_all("crm.deal.list", select=["STAGE_ID", "OPPORTUNITY"])
+    deals = Client.from_webhook(portal.webhook_url).list_all(
+        "crm.deal.list", select=["STAGE_ID", "OPPORTUNITY"]
+    )
     open_deals = [d for d in deals if not str(d["STAGE_ID"]).endswith(("WON", "LOSE"))]
     total = sum((Decimal(str(d["OPPORTUNITY"] or 0)) for d in open_deals), Decimal(0))
     return f"Open deals: {len(open_deals)}, worth {total:,.2f}"
 
 
-def test_a_person_talks_to_the_bot_on_the_messenger_page(page: Any, portal: PortalHandle, example: Example) -> None:
+def test_a_person_talks_to_the_bot_on_the_messenger_page(
+    page: Any, portal: PortalHandle, example: Example
+) -> None:
     from playwright.sync_api import expect
 
     found = re.search(r"write to it at (\S+/online/\?IM_DIALOG=(\d+))", example.out)
@@ -112,7 +116,9 @@ def test_a_person_talks_to_the_bot_on_the_messenger_page(page: Any, portal: Port
     screenshot(page, "chat_bot_messenger")
     out = example.read_until("forwarded message")
     assert "/report for Maria Ivanova: Open deals:" in out, out
-    assert re.search(r"forwarded message \d+ from Maria Ivanova: 'Please call me back about the order'", out), out
+    assert re.search(
+        r"forwarded message \d+ from Maria Ivanova: 'Please call me back about the order'", out
+    ), out
     [line] = (example.workdir / "forwarded.jsonl").read_text().splitlines()
     assert json.loads(line)["text"] == "Please call me back about the order"
     assert "Traceback" not in out

@@ -67,13 +67,21 @@ def test_register_checks_its_parameters_as_bitrix24_does(portal: PortalHandle, r
         "EVENT_MESSAGE_ADD_ERROR",
     )
     assert _error(
-        portal, "imbot.register", token, CODE="x", EVENT_MESSAGE_ADD=url, EVENT_BOT_DELETE=url, PROPERTIES=props
+        portal,
+        "imbot.register",
+        token,
+        CODE="x",
+        EVENT_MESSAGE_ADD=url,
+        EVENT_BOT_DELETE=url,
+        PROPERTIES=props,
     ) == (400, "EVENT_WELCOME_MESSAGE_ERROR")
     assert _error(portal, "imbot.register", token, CODE="x", EVENT_HANDLER="ftp://x/", PROPERTIES=props) == (
         400,
         "EVENT_MESSAGE_ADD_ERROR",
     )
-    assert _error(portal, "imbot.register", token, CODE="x", EVENT_HANDLER=url, PROPERTIES={"COLOR": "RED"}) == (
+    assert _error(
+        portal, "imbot.register", token, CODE="x", EVENT_HANDLER=url, PROPERTIES={"COLOR": "RED"}
+    ) == (
         400,
         "NAME_ERROR",
     )
@@ -108,8 +116,14 @@ def test_a_message_to_the_bot_reaches_its_handler_with_the_bots_own_tokens(
     assert entry["AUTH"] == {k: entry[k] for k in BOT_KEYS[:13]}
     params = data["PARAMS"]
     assert params["MESSAGE"] == "Hello bot" and params["MESSAGE_ID"] == str(message_id)
-    assert params["DIALOG_ID"] == "1" and params["FROM_USER_ID"] == "1" and params["TO_USER_ID"] == str(bot_id)
-    assert params["MESSAGE_TYPE"] == "P" and params["CHAT_TYPE"] == "P" and params["COMMAND_CONTEXT"] == "TEXTAREA"
+    assert (
+        params["DIALOG_ID"] == "1" and params["FROM_USER_ID"] == "1" and params["TO_USER_ID"] == str(bot_id)
+    )
+    assert (
+        params["MESSAGE_TYPE"] == "P"
+        and params["CHAT_TYPE"] == "P"
+        and params["COMMAND_CONTEXT"] == "TEXTAREA"
+    )
     assert data["USER"]["ID"] == "1" and data["USER"]["NAME"] == "Maria Ivanova"
     # The top-level auth is the author's; the bot's token answers as the bot.
     assert body["auth"]["user_id"] == "1"
@@ -120,7 +134,13 @@ def test_a_message_to_the_bot_reaches_its_handler_with_the_bots_own_tokens(
         BOT_ID=bot_id,
         DIALOG_ID=params["DIALOG_ID"],
         MESSAGE="Hi Maria",
-        KEYBOARD={"BUTTONS": [{"TEXT": "Help", "COMMAND": "help"}, {"TYPE": "NEWLINE"}, {"TEXT": "Site", "LINK": "https://example.com/"}]},
+        KEYBOARD={
+            "BUTTONS": [
+                {"TEXT": "Help", "COMMAND": "help"},
+                {"TYPE": "NEWLINE"},
+                {"TEXT": "Site", "LINK": "https://example.com/"},
+            ]
+        },
     )
     history = portal.portal.im.history(int(portal.portal.im.message(reply)["CHAT_ID"]))
     assert [m["MESSAGE"] for m in history] == ["Hello bot", "Hi Maria"]
@@ -132,9 +152,18 @@ def test_message_errors(portal: PortalHandle, receiver: Receiver) -> None:
     bot_id = _register(portal, token, receiver)
     assert _error(portal, "imbot.message.add", token, BOT_ID=bot_id, MESSAGE="x") == (400, "DIALOG_ID_EMPTY")
     assert _error(portal, "imbot.message.add", token, BOT_ID=bot_id, DIALOG_ID="1") == (400, "MESSAGE_EMPTY")
-    assert _error(portal, "imbot.message.add", token, BOT_ID=999, DIALOG_ID="1", MESSAGE="x") == (400, "BOT_ID_ERROR")
+    assert _error(portal, "imbot.message.add", token, BOT_ID=999, DIALOG_ID="1", MESSAGE="x") == (
+        400,
+        "BOT_ID_ERROR",
+    )
     assert _error(
-        portal, "imbot.message.add", token, BOT_ID=bot_id, DIALOG_ID="1", MESSAGE="x", KEYBOARD={"BUTTONS": [{"TEXT": ""}]}
+        portal,
+        "imbot.message.add",
+        token,
+        BOT_ID=bot_id,
+        DIALOG_ID="1",
+        MESSAGE="x",
+        KEYBOARD={"BUTTONS": [{"TEXT": ""}]},
     ) == (400, "KEYBOARD_ERROR")
     big = [{"TEXT": "x" * 100, "COMMAND": "c"}] * 400
     assert _error(
@@ -146,20 +175,31 @@ def test_message_errors(portal: PortalHandle, receiver: Receiver) -> None:
     )
     # Without BOT_ID the app's first bot speaks.
     mid = ok(portal, "imbot.message.add", token, DIALOG_ID="2", MESSAGE="to Pavel")
-    assert _error(portal, "imbot.message.update", token, BOT_ID=bot_id, MESSAGE="x") == (400, "MESSAGE_ID_ERROR")
+    assert _error(portal, "imbot.message.update", token, BOT_ID=bot_id, MESSAGE="x") == (
+        400,
+        "MESSAGE_ID_ERROR",
+    )
     users = hook_result(portal, "im.message.add", {"DIALOG_ID": str(bot_id), "MESSAGE": "mine"})
     assert _error(portal, "imbot.message.update", token, BOT_ID=bot_id, MESSAGE_ID=users, MESSAGE="x") == (
         403,
         "CANT_EDIT_MESSAGE",
     )
-    assert ok(portal, "imbot.message.update", token, BOT_ID=bot_id, MESSAGE_ID=mid, MESSAGE="edited", KEYBOARD="N")
+    assert ok(
+        portal, "imbot.message.update", token, BOT_ID=bot_id, MESSAGE_ID=mid, MESSAGE="edited", KEYBOARD="N"
+    )
     assert portal.portal.im.message(mid)["MESSAGE"] == "edited"
     assert ok(portal, "imbot.message.delete", token, BOT_ID=bot_id, MESSAGE_ID=mid)
     assert portal.portal.im.message(mid)["DELETED"] is True
     assert ok(portal, "imbot.message.delete", token, BOT_ID=bot_id, MESSAGE_ID=mid, COMPLETE="Y") is True
     assert portal.portal.im.message(mid) is None
-    assert hook_rest(portal, "im.message.add", {"DIALOG_ID": "77", "MESSAGE": "x"}).json()["error"] == "USER_NOT_FOUND"
-    assert hook_rest(portal, "im.message.add", {"DIALOG_ID": "1001", "MESSAGE": " "}).json()["error"] == "MESSAGE_EMPTY"
+    assert (
+        hook_rest(portal, "im.message.add", {"DIALOG_ID": "77", "MESSAGE": "x"}).json()["error"]
+        == "USER_NOT_FOUND"
+    )
+    assert (
+        hook_rest(portal, "im.message.add", {"DIALOG_ID": "1001", "MESSAGE": " "}).json()["error"]
+        == "MESSAGE_EMPTY"
+    )
     # Another app cannot speak for this bot.
     other = portal.register_app(title="Other", api_only=True)
     other_token = portal.issue_tokens(other["client_id"])["access_token"]
@@ -178,10 +218,20 @@ def test_commands_typed_and_pressed_raise_onimcommandadd(portal: PortalHandle, r
         "EVENT_COMMAND_ADD_ERROR",
     )
     assert _error(
-        portal, "imbot.command.register", token, BOT_ID=bot_id, EVENT_COMMAND_ADD=receiver.url("cmd"), LANG=lang
+        portal,
+        "imbot.command.register",
+        token,
+        BOT_ID=bot_id,
+        EVENT_COMMAND_ADD=receiver.url("cmd"),
+        LANG=lang,
     ) == (400, "COMMAND_ERROR")
     assert _error(
-        portal, "imbot.command.register", token, BOT_ID=bot_id, COMMAND="report", EVENT_COMMAND_ADD=receiver.url("cmd")
+        portal,
+        "imbot.command.register",
+        token,
+        BOT_ID=bot_id,
+        COMMAND="report",
+        EVENT_COMMAND_ADD=receiver.url("cmd"),
     ) == (400, "LANG_ERROR")
     command_id = ok(
         portal,
@@ -201,17 +251,23 @@ def test_commands_typed_and_pressed_raise_onimcommandadd(portal: PortalHandle, r
     assert entry["COMMAND"] == "report" and entry["COMMAND_PARAMS"] == "week"
     assert entry["COMMAND_CONTEXT"] == "TEXTAREA" and entry["MESSAGE_ID"] == str(typed)
     assert entry["BOT_ID"] == str(bot_id) and entry["user_id"] == str(bot_id)
-    answer = ok(portal, "imbot.command.answer", token, COMMAND_ID=command_id, MESSAGE_ID=typed, MESSAGE="42 deals")
+    answer = ok(
+        portal, "imbot.command.answer", token, COMMAND_ID=command_id, MESSAGE_ID=typed, MESSAGE="42 deals"
+    )
     assert portal.portal.im.message(answer)["CHAT_ID"] == portal.portal.im.message(typed)["CHAT_ID"]
     # A keyboard button with the command, pressed under the bot's answer.
     assert hook_result(
-        portal, "im.message.command", {"MESSAGE_ID": answer, "BOT_ID": bot_id, "COMMAND": "report", "COMMAND_PARAMS": "month"}
+        portal,
+        "im.message.command",
+        {"MESSAGE_ID": answer, "BOT_ID": bot_id, "COMMAND": "report", "COMMAND_PARAMS": "month"},
     )
     flush(portal)
     pressed = receiver.at("cmd")[1]["data"]["COMMAND"][str(command_id)]
     assert pressed["COMMAND_CONTEXT"] == "KEYBOARD" and pressed["COMMAND_PARAMS"] == "month"
     assert pressed["MESSAGE_ID"] == str(answer)
-    resp = hook_rest(portal, "im.message.command", {"MESSAGE_ID": answer, "BOT_ID": bot_id, "COMMAND": "nope"})
+    resp = hook_rest(
+        portal, "im.message.command", {"MESSAGE_ID": answer, "BOT_ID": bot_id, "COMMAND": "nope"}
+    )
     assert resp.json()["error"] == "COMMAND_ERROR"
     assert _error(portal, "imbot.command.answer", token, COMMAND_ID=999, MESSAGE_ID=typed, MESSAGE="x") == (
         400,
