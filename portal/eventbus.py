@@ -58,6 +58,8 @@ EVENTS: dict[str, str | None] = {
 #: Events whose auth block carries the refresh token too (``sendRefreshToken``, reference 5.2).
 _SEND_REFRESH = frozenset(
     {"ONAPPINSTALL", "ONAPPUPDATE", "ONAPPTEST", "ONOFFLINEEVENT", "ONSUBSCRIPTIONRENEW"}
+    # The chat bot documentation's captures of these two carry the author's refresh token too.
+    | {"ONIMBOTMESSAGEADD", "ONIMCOMMANDADD"}
 )
 #: Events sent with no tokens at all (``sendAuth=false``): the app may already be gone.
 _NO_AUTH = frozenset({"ONAPPUNINSTALL", "ONAPPMETHODCONFIRM"})

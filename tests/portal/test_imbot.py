@@ -125,8 +125,9 @@ def test_a_message_to_the_bot_reaches_its_handler_with_the_bots_own_tokens(
         and params["COMMAND_CONTEXT"] == "TEXTAREA"
     )
     assert data["USER"]["ID"] == "1" and data["USER"]["NAME"] == "Maria Ivanova"
-    # The top-level auth is the author's; the bot's token answers as the bot.
-    assert body["auth"]["user_id"] == "1"
+    # The top-level auth is the author's (refresh token included, as captured); the bot's
+    # token answers as the bot.
+    assert body["auth"]["user_id"] == "1" and body["auth"]["refresh_token"]
     reply = ok(
         portal,
         "imbot.message.add",
