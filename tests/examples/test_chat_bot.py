@@ -33,10 +33,9 @@ def portal() -> Iterator[PortalHandle]:
 
 
 class Example:
-    def __init__(self, proc: subprocess.Popen[str], out: str, workdir: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[str], out: str) -> None:
         self.proc = proc
         self.out = out
-        self.workdir = workdir
 
     def read_until(self, needle: str) -> str:
         assert self.proc.stdout is not None
@@ -50,7 +49,6 @@ class Example:
 @pytest.fixture
 def example(portal: PortalHandle, tmp_path: Path) -> Iterator[Example]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CREST_", "C_REST_"))}
-    workdir = tmp_path / "bot"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -59,9 +57,7 @@ def example(portal: PortalHandle, tmp_path: Path) -> Iterator[Example]:
             portal.base_url,
             "--admin-token",
             portal.admin_token,
-            "--workdir",
-            str(workdir),
-        ],
+        ],  # the README's command, nothing added
         cwd=tmp_path,
         env={**env, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
@@ -69,7 +65,7 @@ def example(portal: PortalHandle, tmp_path: Path) -> Iterator[Example]:
         text=True,
     )
     try:
-        running = Example(proc, "", workdir)
+        running = Example(proc, "")
         out = running.read_until("Ctrl-C to stop")
         assert "Traceback" not in out and "Ctrl-C to stop" in out, out
         yield running
@@ -119,7 +115,9 @@ def test_a_person_talks_to_the_bot_on_the_messenger_page(
     assert re.search(
         r"forwarded message \d+ from Maria Ivanova: 'Please call me back about the order'", out
     ), out
-    [line] = (example.workdir / "forwarded.jsonl").read_text().splitlines()
+    forwarded = re.search(r"forwarded messages go to (\S+)", out)
+    assert forwarded, out
+    [line] = Path(forwarded.group(1)).read_text().splitlines()
     assert json.loads(line)["text"] == "Please call me back about the order"
     assert "Traceback" not in out
 
