@@ -28,9 +28,10 @@ def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = N
     app.register_blueprint(admin_events.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(static_apps.bp)
-    from portal import ui_im
+    from portal import ui_feed, ui_im
 
     app.register_blueprint(ui_im.bp)
+    app.register_blueprint(ui_feed.bp)
     _refuse_unreadable_forms(app)
     if config.base_url is None:
 

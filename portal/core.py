@@ -50,6 +50,9 @@ class Portal:
         from portal.im_store import ImStore
 
         self.im = ImStore(self.persist, self.clock.time)
+        from portal.feed import FeedStore
+
+        self.feed = FeedStore(self.persist, self.clock.time)
         self.default_webhook = self._ensure_default_webhook()
         self.default_app = self._ensure_default_app()
         self.admin_token = self._ensure_admin_token()

@@ -23,6 +23,7 @@ ALL_SCOPES = (
     "task",
     "im",
     "imbot",
+    "log",
     "user",
     "user_brief",
     "user_basic",

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from crest.forms import encode
+from portal.feed import FEED_EVENTS
 from portal.im_store import IMBOT_EVENTS
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ EVENTS: dict[str, str | None] = {
     "ONAPPMETHODCONFIRM": None,
     "ONOFFLINEEVENT": None,
     **IMBOT_EVENTS,
+    **FEED_EVENTS,
 }
 
 #: Events whose auth block carries the refresh token too (``sendRefreshToken``, reference 5.2).
