@@ -53,6 +53,9 @@ class Portal:
         from portal.feed import FeedStore
 
         self.feed = FeedStore(self.persist, self.clock.time)
+        from portal.funnel import FunnelStore
+
+        self.funnel = FunnelStore(self.persist)
         self.default_webhook = self._ensure_default_webhook()
         self.default_app = self._ensure_default_app()
         self.admin_token = self._ensure_admin_token()
