@@ -56,6 +56,9 @@ class Portal:
         from portal.funnel import FunnelStore
 
         self.funnel = FunnelStore(self.persist)
+        from portal.crm import Records
+
+        self.task_comments = Records(self.persist, "task_comment", self.crm.seq)
         self.default_webhook = self._ensure_default_webhook()
         self.default_app = self._ensure_default_app()
         self.admin_token = self._ensure_admin_token()
