@@ -24,7 +24,7 @@ from crest.settings import Settings
 from portal.server import ServerThread, wait_until_stopped
 from webapp.factory import create_app
 
-SCOPES = ("crm", "user", "placement", "task", "im", "imbot", "log")
+SCOPES = ("crm", "user", "placement", "task", "im", "imbot", "log", "telephony")
 
 
 @dataclass

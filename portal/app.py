@@ -32,6 +32,9 @@ def create_portal(config: PortalConfig | None = None, *, clock: Clock | None = N
 
     app.register_blueprint(ui_im.bp)
     app.register_blueprint(ui_feed.bp)
+    from portal import ui_call
+
+    app.register_blueprint(ui_call.bp)
     _refuse_unreadable_forms(app)
     if config.base_url is None:
 

@@ -24,6 +24,7 @@ ALL_SCOPES = (
     "im",
     "imbot",
     "log",
+    "telephony",
     "user",
     "user_brief",
     "user_basic",

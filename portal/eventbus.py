@@ -117,6 +117,8 @@ def placement_scopes(code: str) -> tuple[str, ...]:
         return ("task",)
     if code.startswith("IM_"):
         return ("im",)
+    if code == "CALL_CARD":
+        return ("telephony",)  # "Scope: placement, telephony" (the call card's page)
     return ()
 
 
