@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask, request
 
 from crest.bot import BotMessage, Button, ChatBot, Reply
@@ -14,7 +15,6 @@ from crest.client import Client
 from crest.errors import ConfigError
 from crest.events import EventContext, EventRouter, parse_body
 from crest.placement import FrameAuth
-from portal.im_events import opened
 from portal.server import ServerThread
 from portal.testing import PortalHandle
 
@@ -121,7 +121,8 @@ def test_join_and_delete(portal: PortalHandle, setup: tuple[EventRouter, Client,
     bot.on_delete(deleted.append)
     bot.attach(router)
     bot_id = bot.register(client, host.url)
-    opened(portal.portal, 1, portal.portal.im.bot(bot_id) or {})
+    # Opening the bot's dialog on the messenger page, the first time, raises ONIMBOTJOINCHAT.
+    assert requests.get(f"{portal.base_url}/online/?IM_DIALOG={bot_id}", timeout=10).status_code == 200
     portal.flush()
     assert [m["MESSAGE"] for m in dialog(portal, bot_id)] == ["Welcome, Maria Ivanova!"]
     client.call("imbot.unregister", {"BOT_ID": bot_id})
