@@ -1,4 +1,4 @@
-"""Chat bot: answers ``/report`` with CRM data and forwards every other message to a handler.
+"""Chat bot: informs employees of new deals, answers ``/report`` with CRM data, forwards the rest.
 
     crest portal --http --deals 5 &
     python examples/chat_bot.py --portal http://127.0.0.1:8024 --admin-token TOKEN
@@ -7,7 +7,8 @@ Then open the portal's messenger (the example prints its address), choose "Sales
 write ``/report``: the bot answers with the open deals and their sum, from ``crm.deal.list``,
 under a keyboard (refresh, list the open deals, open the CRM). Anything else you write is handed
 to :func:`forward` (here: appended to ``forwarded.jsonl`` in the work folder and printed, where
-a real app would open a ticket or post to a support chat), and the bot says so.
+a real app would open a ticket or post to a support chat), and the bot says so. And when a
+deal is added (``ONCRMDEALADD``), the bot tells its responsible employee in their chat.
 
 The app is the webapp kit's; the bot is a :class:`crest.bot.ChatBot` attached to the kit's
 event router, registered (``imbot.register``, ``imbot.command.register``) when the portal
@@ -33,6 +34,7 @@ from _local import local_app, run_until_stopped, wait_for_install
 
 from crest.bot import BotMessage, Button, ChatBot, Reply
 from crest.client import Client
+from crest.events import Event, EventContext
 from crest.installation import Installation
 from webapp.events import router
 from webapp.extension import state
@@ -126,9 +128,31 @@ def make_bot(portal_url: str, forward: Forwarder) -> ChatBot:
     return bot
 
 
+def tell_about_deal(client: Client, bot_id: int, deal_id: str) -> None:
+    """Inform the deal's responsible employee in their chat with the bot."""
+    deal = client.call("crm.deal.get", {"ID": deal_id})
+    user = int(deal.get("ASSIGNED_BY_ID") or 1)
+    text = f"New deal #{deal_id}: {deal.get('TITLE') or 'untitled'}, {money(deal.get('OPPORTUNITY')):,.2f}"
+    client.call(
+        "imbot.message.add",
+        {
+            "BOT_ID": bot_id,
+            "DIALOG_ID": str(user),
+            "MESSAGE": text,
+            "KEYBOARD": {"BUTTONS": [{"TEXT": "Open deals", "COMMAND": "deals", "COMMAND_PARAMS": ""}]},
+        },
+    )
+    print(f"told user {user} about deal {deal_id}", flush=True)
+
+
 def setup(bot: ChatBot, ready: threading.Event, registered: list[int]) -> Any:
     def install(app: Flask) -> None:
         bot.attach(router(app))
+
+        @router(app).on("ONCRMDEALADD")
+        def deal_added(event: Event, ctx: EventContext) -> None:
+            if registered and event.entity_id:
+                tell_about_deal(ctx.client, registered[-1], event.entity_id)
 
         @pages(app).on_install
         def register_bot(installation: Installation) -> None:

@@ -109,8 +109,13 @@ def test_a_person_talks_to_the_bot_on_the_messenger_page(
     page.fill(".im-form textarea", "Please call me back about the order")
     page.click(".im-form button[type=submit]")
     expect(messages.last).to_contain_text("passed your message on to the sales team (#1)", timeout=WAIT)
+    # Inform employees: a new deal of Maria's is announced in her chat with the bot.
+    deal = Client.from_webhook(portal.webhook_url).call(
+        "crm.deal.add", {"fields": {"TITLE": "Forty chairs", "OPPORTUNITY": 1200, "ASSIGNED_BY_ID": 1}}
+    )
+    expect(messages.last).to_contain_text(f"New deal #{deal}: Forty chairs, 1,200.00", timeout=WAIT)
     screenshot(page, "chat_bot_messenger")
-    out = example.read_until("forwarded message")
+    out = example.read_until(f"told user 1 about deal {deal}")
     assert "/report for Maria Ivanova: Open deals:" in out, out
     assert re.search(
         r"forwarded message \d+ from Maria Ivanova: 'Please call me back about the order'", out
