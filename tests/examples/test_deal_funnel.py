@@ -98,3 +98,52 @@ def test_a_dead_portal_is_a_clear_error(refused_port: int) -> None:
         check=False,
     )
     assert dead.returncode == 1 and dead.stderr.startswith("stopped: ") and "Traceback" not in dead.stderr
+
+
+def test_leads_move_through_their_statuses(portal: PortalHandle) -> None:
+    hook = Client.from_webhook(portal.webhook_url)
+    ready = hook.call(
+        "crm.lead.add",
+        {
+            "fields": {
+                "TITLE": "Ready",
+                "NAME": "Ann",
+                "STATUS_ID": "NEW",
+                "PHONE": [{"VALUE": "+15550001111", "VALUE_TYPE": "WORK"}],
+            }
+        },
+    )
+    priced = hook.call(
+        "crm.lead.add",
+        {"fields": {"TITLE": "Priced", "NAME": "Bo", "STATUS_ID": "IN_PROCESS", "OPPORTUNITY": 900}},
+    )
+    complete = hook.call(
+        "crm.lead.add",
+        {
+            "fields": {
+                "TITLE": "Complete",
+                "NAME": "Cy",
+                "STATUS_ID": "IN_PROCESS",
+                "OPPORTUNITY": 50,
+                "COMPANY_TITLE": "Cy Ltd",
+            }
+        },
+    )
+    before = {
+        int(r["ID"]): r["STATUS_ID"] for r in hook.list_all("crm.lead.list", select=["ID", "STATUS_ID"])
+    }
+    done = run(portal, "--leads")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert f"lead {ready} 'Ready': NEW -> IN_PROCESS (it has a phone or an email)" in done.stdout
+    # Priced has an amount but no company name: PROCESSED requires one.
+    assert f"lead {priced} stays in IN_PROCESS: PROCESSED needs COMPANY_TITLE" in done.stdout
+    moves = {
+        int(m[0]): (m[1], m[2]) for m in re.findall(r"lead (\d+) '[^']*': (\S+) -> (\S+) \(", done.stdout)
+    }
+    after = {int(r["ID"]): r["STATUS_ID"] for r in hook.list_all("crm.lead.list", select=["ID", "STATUS_ID"])}
+    for lead_id, (src, dst) in moves.items():
+        assert before[lead_id] == src and after[lead_id] == dst
+    assert {k: v for k, v in after.items() if k not in moves} == {
+        k: v for k, v in before.items() if k not in moves
+    }
+    assert after[priced] == "IN_PROCESS" and after[complete] == "PROCESSED"
