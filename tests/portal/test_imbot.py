@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
+
 from portal.testing import PortalHandle
 from tests.portal._portal_helpers import app_ok as ok
 from tests.portal._portal_helpers import app_rest as rest
@@ -294,3 +296,48 @@ def test_update_and_unregister(portal: PortalHandle, receiver: Receiver) -> None
     assert "refresh_token" not in body["auth"] and body["auth"]["user_id"] == "1"
     assert ok(portal, "imbot.bot.list", token) == []
     assert not [h for h in ok(portal, "event.get", token) if h["event"].startswith("ONIMBOT")]
+
+
+def test_group_chats_made_by_the_bot_hear_only_mentions(portal: PortalHandle, receiver: Receiver) -> None:
+    _, token = _app(portal, receiver)
+    bot_id = _register(portal, token, receiver)
+    assert _error(portal, "imbot.chat.add", token, BOT_ID=bot_id, USERS="2") == (400, "INVALID_FORMAT")
+    chat_id = ok(
+        portal,
+        "imbot.chat.add",
+        token,
+        BOT_ID=bot_id,
+        TYPE="OPEN",
+        TITLE="Sales team",
+        USERS=[1, 2],
+        ENTITY_TYPE="TEAM",
+        ENTITY_ID="sales",
+        MESSAGE="Hello team",
+    )
+    assert (
+        ok(portal, "imbot.chat.get", token, BOT_ID=bot_id, ENTITY_TYPE="TEAM", ENTITY_ID="sales") == chat_id
+    )
+    assert ok(portal, "imbot.chat.get", token, BOT_ID=bot_id, ENTITY_TYPE="TEAM", ENTITY_ID="other") is None
+    hook_result(portal, "im.message.add", {"DIALOG_ID": f"chat{chat_id}", "MESSAGE": "just talking"})
+    hook_result(
+        portal,
+        "im.message.add",
+        {"DIALOG_ID": f"chat{chat_id}", "MESSAGE": f"[USER={bot_id}]Helper[/USER] report?"},
+    )
+    flush(portal)
+    [body] = receiver.at("bot")  # the first message did not mention the bot
+    params = body["data"]["PARAMS"]
+    assert params["DIALOG_ID"] == f"chat{chat_id}" and params["CHAT_ID"] == str(chat_id)
+    assert (
+        params["MESSAGE_TYPE"] == "O" and params["CHAT_TITLE"] == "Sales team" and "TO_USER_ID" not in params
+    )
+    assert params["BOT_IN_CHAT"] == {str(bot_id): str(bot_id)} and params["CHAT_ENTITY_TYPE"] == "TEAM"
+    # The bot answers into the chat; a user outside it cannot write there.
+    assert ok(portal, "imbot.message.add", token, BOT_ID=bot_id, DIALOG_ID=f"chat{chat_id}", MESSAGE="On it")
+    history = portal.portal.im.history(chat_id)
+    assert [m["MESSAGE"] for m in history][0] == "Hello team" and history[-1]["MESSAGE"] == "On it"
+    olga = portal.add_webhook(user_id=3)
+    outside = requests.post(
+        olga + "im.message.add.json", json={"DIALOG_ID": f"chat{chat_id}", "MESSAGE": "x"}, timeout=10
+    )
+    assert outside.status_code == 400 and outside.json()["error"] == "CHAT_ID"
