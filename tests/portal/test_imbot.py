@@ -335,7 +335,12 @@ def test_group_chats_made_by_the_bot_hear_only_mentions(portal: PortalHandle, re
     # The bot answers into the chat; a user outside it cannot write there.
     assert ok(portal, "imbot.message.add", token, BOT_ID=bot_id, DIALOG_ID=f"chat{chat_id}", MESSAGE="On it")
     history = portal.portal.im.history(chat_id)
-    assert [m["MESSAGE"] for m in history][0] == "Hello team" and history[-1]["MESSAGE"] == "On it"
+    assert [m["MESSAGE"] for m in history] == [
+        "Hello team",
+        "just talking",
+        f"[USER={bot_id}]Helper[/USER] report?",
+        "On it",
+    ]
     olga = portal.add_webhook(user_id=3)
     outside = requests.post(
         olga + "im.message.add.json", json={"DIALOG_ID": f"chat{chat_id}", "MESSAGE": "x"}, timeout=10
